@@ -1,0 +1,11 @@
+# steer_project_target(<target>): the warning policy for code we write.
+# Generated code (protobuf, tablegen output compiled on its own) is exempt.
+function(steer_project_target target)
+  target_compile_options(${target} PRIVATE
+    -Wall -Wextra -Wpedantic -Werror
+    -Wno-unused-parameter)
+  # add_mlir_*_library compiles sources in an object library obj.<name>.
+  if(TARGET obj.${target})
+    steer_project_target(obj.${target})
+  endif()
+endfunction()
