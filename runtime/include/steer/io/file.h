@@ -1,0 +1,56 @@
+//===- file.h - Whole-file reads, atomic writes, memory maps ----*- C++ -*-===//
+//
+// Every file the runtime reads or writes goes through here so that errors
+// name the path and the operating system's reason, and so that outputs are
+// never left half-written: `writeFileAtomic` writes a sibling temporary and
+// renames it into place.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "steer/base/status.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace steer {
+
+/// Reads a whole (small) file into memory.
+StatusOr<std::string> readFile(const std::string &path);
+
+/// Writes `pieces` one after another to `path` through a temporary file in
+/// the same directory, renamed into place once everything is on disk.
+Status writeFileAtomic(const std::string &path,
+                       std::span<const std::string_view> pieces);
+inline Status writeFileAtomic(const std::string &path, std::string_view data) {
+  std::string_view pieces[] = {data};
+  return writeFileAtomic(path, pieces);
+}
+
+/// A read-only memory map of a whole file. Move-only; unmaps on destruction.
+/// Views into `data()` stay valid as long as the MappedFile lives.
+class MappedFile {
+public:
+  static StatusOr<MappedFile> open(const std::string &path);
+
+  MappedFile() = default;
+  MappedFile(MappedFile &&other) noexcept;
+  MappedFile &operator=(MappedFile &&other) noexcept;
+  MappedFile(const MappedFile &) = delete;
+  MappedFile &operator=(const MappedFile &) = delete;
+  ~MappedFile();
+
+  const uint8_t *data() const { return data_; }
+  uint64_t size() const { return size_; }
+  const std::string &path() const { return path_; }
+
+private:
+  const uint8_t *data_ = nullptr;
+  uint64_t size_ = 0;
+  std::string path_;
+};
+
+} // namespace steer

@@ -1,0 +1,176 @@
+//===- cpu_backend.cpp - The CPU backend ----------------------------------===//
+//
+// Portable C++ kernels, split across threads by output column blocks. The
+// vectorised kernels (AVX2/FMA) and the BLAS comparison come with the CPU
+// runtime; this is the baseline they are measured against.
+//
+//===----------------------------------------------------------------------===//
+#include "steer/backend/backend.h"
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+namespace steer {
+namespace {
+
+class HostBuffer final : public Buffer {
+public:
+  explicit HostBuffer(uint64_t size) : data_(size) {}
+  uint64_t size() const override { return data_.size(); }
+  Status upload(uint64_t offset, const void *src, uint64_t bytes) override {
+    if (offset > data_.size() || bytes > data_.size() - offset)
+      return makeError(StatusCode::kOutOfRange, "upload of ", bytes,
+                       " bytes at offset ", offset, " past a buffer of ",
+                       data_.size());
+    std::memcpy(data_.data() + offset, src, bytes);
+    return okStatus();
+  }
+  Status download(uint64_t offset, void *dst, uint64_t bytes) const override {
+    if (offset > data_.size() || bytes > data_.size() - offset)
+      return makeError(StatusCode::kOutOfRange, "download of ", bytes,
+                       " bytes at offset ", offset, " past a buffer of ",
+                       data_.size());
+    std::memcpy(dst, data_.data() + offset, bytes);
+    return okStatus();
+  }
+  const uint8_t *data() const { return data_.data(); }
+  uint8_t *data() { return data_.data(); }
+
+private:
+  std::vector<uint8_t> data_;
+};
+
+template <typename Load>
+void linearRows(const float *x, const uint8_t *w, float *y, int64_t m,
+                int64_t k, int64_t n, int64_t n0, int64_t n1, Load load) {
+  std::vector<float> row(static_cast<size_t>(k));
+  for (int64_t j = n0; j < n1; ++j) {
+    for (int64_t t = 0; t < k; ++t)
+      row[t] = load(w, j * k + t);
+    for (int64_t i = 0; i < m; ++i) {
+      const float *xi = x + i * k;
+      float acc = 0.f;
+      for (int64_t t = 0; t < k; ++t)
+        acc += xi[t] * row[t];
+      y[i * n + j] = acc;
+    }
+  }
+}
+
+std::string cpuModelName() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      auto colon = line.find(':');
+      if (colon != std::string::npos)
+        return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  return "unknown CPU";
+}
+
+class CpuBackend final : public Backend {
+public:
+  explicit CpuBackend(int threads)
+      : threads_(threads > 0
+                     ? threads
+                     : std::max(1u, std::thread::hardware_concurrency())) {}
+
+  std::string_view name() const override { return "cpu"; }
+
+  DeviceInfo device() const override {
+    std::string detail = std::to_string(threads_) + " threads";
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2"))
+      detail += ", avx2";
+    if (__builtin_cpu_supports("fma"))
+      detail += ", fma";
+    if (__builtin_cpu_supports("avx512f"))
+      detail += ", avx512f";
+#endif
+    return {"cpu", cpuModelName(), detail, 0};
+  }
+
+  StatusOr<std::unique_ptr<Buffer>> allocate(uint64_t bytes) override {
+    return std::unique_ptr<Buffer>(std::make_unique<HostBuffer>(bytes));
+  }
+
+  Status linear(const Buffer &xb, const Buffer &wb, DType wType, Buffer &yb,
+                int64_t m, int64_t k, int64_t n) override {
+    auto *x = dynamic_cast<const HostBuffer *>(&xb);
+    auto *w = dynamic_cast<const HostBuffer *>(&wb);
+    auto *y = dynamic_cast<HostBuffer *>(&yb);
+    if (!x || !w || !y)
+      return makeError(StatusCode::kInvalidArgument,
+                       "cpu linear: buffers must come from the cpu backend");
+    if (m < 0 || k < 0 || n < 0)
+      return makeError(StatusCode::kInvalidArgument,
+                       "cpu linear: negative dimension");
+    if (wType != DType::kF32 && wType != DType::kF16 && wType != DType::kBF16)
+      return makeError(StatusCode::kUnsupported, "cpu linear: weight dtype ",
+                       dtypeName(wType), " is not f32, f16 or bf16");
+    auto need = [](const Buffer &b, uint64_t bytes, const char *what) {
+      if (b.size() < bytes)
+        return makeError(StatusCode::kOutOfRange, "cpu linear: ", what,
+                         " buffer holds ", b.size(), " bytes, needs ", bytes);
+      return okStatus();
+    };
+    STEER_RETURN_IF_ERROR(need(xb, uint64_t(m) * k * 4, "input"));
+    STEER_RETURN_IF_ERROR(
+        need(wb, uint64_t(n) * k * dtypeSize(wType), "weight"));
+    STEER_RETURN_IF_ERROR(need(yb, uint64_t(m) * n * 4, "output"));
+
+    const float *xp = reinterpret_cast<const float *>(x->data());
+    float *yp = reinterpret_cast<float *>(y->data());
+    auto run = [&](int64_t n0, int64_t n1) {
+      switch (wType) {
+      case DType::kF32:
+        linearRows(xp, w->data(), yp, m, k, n, n0, n1,
+                   [](const uint8_t *p, int64_t i) {
+                     float v;
+                     std::memcpy(&v, p + 4 * i, 4);
+                     return v;
+                   });
+        break;
+      case DType::kBF16:
+        linearRows(xp, w->data(), yp, m, k, n, n0, n1,
+                   [](const uint8_t *p, int64_t i) {
+                     uint16_t h;
+                     std::memcpy(&h, p + 2 * i, 2);
+                     return bf16ToFloat(h);
+                   });
+        break;
+      default:
+        linearRows(xp, w->data(), yp, m, k, n, n0, n1,
+                   [](const uint8_t *p, int64_t i) {
+                     uint16_t h;
+                     std::memcpy(&h, p + 2 * i, 2);
+                     return f16ToFloat(h);
+                   });
+        break;
+      }
+    };
+    int64_t parts = std::min<int64_t>(threads_, std::max<int64_t>(1, n / 64));
+    std::vector<std::thread> pool;
+    for (int64_t p = 1; p < parts; ++p)
+      pool.emplace_back(run, n * p / parts, n * (p + 1) / parts);
+    run(0, n / parts);
+    for (std::thread &t : pool)
+      t.join();
+    return okStatus();
+  }
+
+private:
+  int threads_;
+};
+
+} // namespace
+
+std::unique_ptr<Backend> createCpuBackend(int threads) {
+  return std::make_unique<CpuBackend>(threads);
+}
+
+} // namespace steer

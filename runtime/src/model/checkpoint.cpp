@@ -1,0 +1,141 @@
+//===- checkpoint.cpp - A Steerling checkpoint directory ------------------===//
+#include "steer/model/checkpoint.h"
+
+#include <nlohmann/json.hpp>
+
+#include <set>
+#include <sys/stat.h>
+
+namespace steer {
+namespace {
+
+bool exists(const std::string &path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+std::string shapeString(const std::vector<int64_t> &shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i)
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+} // namespace
+
+StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string &dir) {
+  auto ckpt = std::make_unique<Checkpoint>();
+  ckpt->dir_ = dir;
+  STEER_ASSIGN_OR_RETURN(ckpt->config_, loadModelConfig(dir));
+  const ModelConfig &config = ckpt->config_;
+
+  // Which file holds which tensor.
+  const std::string index = dir + "/model.safetensors.index.json";
+  const std::string single = dir + "/model.safetensors";
+  std::map<std::string, std::string> weightMap; // tensor -> file name
+  if (exists(index)) {
+    STEER_ASSIGN_OR_RETURN(std::string text, readFile(index));
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(text);
+    } catch (const nlohmann::json::parse_error &e) {
+      return makeError(StatusCode::kInvalidArgument, index,
+                       ": not valid JSON at byte ", e.byte, ": ", e.what());
+    }
+    auto wm = j.is_object() ? j.find("weight_map") : j.end();
+    if (wm == j.end() || !wm->is_object())
+      return makeError(StatusCode::kInvalidArgument, index,
+                       ": needs a 'weight_map' object of tensor -> file");
+    for (auto &[name, file] : wm->items()) {
+      if (!file.is_string())
+        return makeError(StatusCode::kInvalidArgument, index,
+                         ": weight_map entry '", name, "' must be a file name");
+      std::string f = file.get<std::string>();
+      if (f.find('/') != std::string::npos || f == "." || f == "..")
+        return makeError(StatusCode::kInvalidArgument, index,
+                         ": weight_map entry '", name, "' names '", f,
+                         "'; shards must be files in the checkpoint directory");
+      weightMap[name] = f;
+    }
+    std::set<std::string> shards;
+    for (auto &[name, f] : weightMap)
+      shards.insert(f);
+    for (const std::string &f : shards) {
+      std::string path = dir + "/" + f;
+      if (!exists(path))
+        return makeError(StatusCode::kNotFound, index, ": shard ", f,
+                         " is listed but ", path, " does not exist");
+      STEER_ASSIGN_OR_RETURN(auto file, SafetensorsFile::open(path));
+      for (auto &[name, view] : file->tensors()) {
+        auto it = weightMap.find(name);
+        if (it == weightMap.end())
+          return makeError(StatusCode::kInvalidArgument, path, ": tensor '",
+                           name, "' is not listed in ", index);
+        if (it->second != f)
+          return makeError(StatusCode::kInvalidArgument, path, ": tensor '",
+                           name, "' is listed in ", index, " under ",
+                           it->second);
+        ckpt->byName_[name] = &view;
+      }
+      ckpt->files_.push_back(std::move(file));
+    }
+    for (auto &[name, f] : weightMap)
+      if (!ckpt->byName_.count(name))
+        return makeError(StatusCode::kNotFound, dir, "/", f, ": tensor '", name,
+                         "' is listed in ", index,
+                         " but missing from the shard");
+  } else if (exists(single)) {
+    STEER_ASSIGN_OR_RETURN(auto file, SafetensorsFile::open(single));
+    for (auto &[name, view] : file->tensors())
+      ckpt->byName_[name] = &view;
+    ckpt->files_.push_back(std::move(file));
+  } else {
+    return makeError(StatusCode::kNotFound, dir,
+                     ": no model.safetensors or model.safetensors.index.json; "
+                     "is this a checkpoint directory?");
+  }
+
+  // Every expected tensor, with its shape, and nothing else.
+  ckpt->specs_ = expectedTensors(config);
+  const std::string tied = tokEmbName(config), alias = lmHeadName(config);
+  if (ckpt->byName_.count(alias)) {
+    if (ckpt->byName_.count(tied))
+      return makeError(StatusCode::kInvalidArgument, dir,
+                       ": the tied embedding is stored twice, as '", tied,
+                       "' and '", alias, "'; keep one");
+    ckpt->byName_[tied] = ckpt->byName_[alias];
+    ckpt->byName_.erase(alias);
+  }
+  std::set<std::string> expected;
+  for (const TensorSpec &spec : ckpt->specs_) {
+    expected.insert(spec.name);
+    auto it = ckpt->byName_.find(spec.name);
+    if (it == ckpt->byName_.end())
+      return makeError(StatusCode::kNotFound, dir, ": tensor '", spec.name,
+                       "' (shape ", shapeString(spec.shape),
+                       ") is missing; config.json implies it");
+    const TensorView &v = *it->second;
+    if (v.shape != spec.shape)
+      return makeError(StatusCode::kInvalidArgument, dir, ": tensor '",
+                       spec.name, "' has shape ", shapeString(v.shape),
+                       " but config.json implies ", shapeString(spec.shape));
+    if (v.dtype != DType::kF32 && v.dtype != DType::kF16 &&
+        v.dtype != DType::kBF16)
+      return makeError(StatusCode::kUnsupported, dir, ": tensor '", spec.name,
+                       "' is ", dtypeName(v.dtype),
+                       "; weights must be F32, F16 or BF16");
+  }
+  for (auto &[name, view] : ckpt->byName_)
+    if (!expected.count(name))
+      return makeError(StatusCode::kInvalidArgument, dir, ": tensor '", name,
+                       "' is not part of the model config.json describes "
+                       "(wrong config, or a checkpoint of another model)");
+  return ckpt;
+}
+
+const TensorView *Checkpoint::tensor(const std::string &name) const {
+  auto it = byName_.find(name);
+  return it == byName_.end() ? nullptr : it->second;
+}
+
+} // namespace steer
