@@ -1,0 +1,263 @@
+//===- SteerOps.td - steer dialect operations --------------*- tablegen -*-===//
+//
+// Model graph: steer.model holds steer.weight declarations and a func.func
+// forward graph built from embed, block, rms_norm, known_weights,
+// concept_features, unknown_features, compose and lm_head.
+// Interventions: override_weights, inject, relu_logit_mask.
+//
+//===----------------------------------------------------------------------===//
+#ifndef STEER_DIALECT_STEER_IR_STEEROPS_TD
+#define STEER_DIALECT_STEER_IR_STEEROPS_TD
+
+include "steer/Dialect/Steer/IR/SteerBase.td"
+include "mlir/IR/SymbolInterfaces.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+// Per-position activations: [positions, width] in float32.
+def Steer_Activations : 2DTensorOf<[F32]>;
+def Steer_TokenIds : 1DTensorOf<[AnySignlessInteger]>;
+
+class Steer_WeightUser<string mnemonic, list<Trait> traits = []>
+    : Steer_Op<mnemonic, !listconcat(traits, [
+        Pure, DeclareOpInterfaceMethods<SymbolUserOpInterface>])>;
+
+//===----------------------------------------------------------------------===//
+// Model structure
+//===----------------------------------------------------------------------===//
+
+def Steer_ModelOp : Steer_Op<"model", [
+    Symbol, SymbolTable, IsolatedFromAbove, NoTerminator, SingleBlock,
+    NoRegionArguments]> {
+  let summary = "a Steerling checkpoint: its weights and its graph";
+  let description = [{
+    Holds one `steer.weight` per checkpoint tensor and the `func.func`
+    graphs that use them. The attributes are the shape facts of the
+    checkpoint's config.json that verifiers of nested ops check against.
+
+    ```mlir
+    steer.model @tiny attributes {n_layers = 2 : i64, n_embd = 64 : i64,
+        vocab_size = 512 : i64, diff_block_size = 8 : i64,
+        n_concepts = 48 : i64} {
+      steer.weight @"transformer.ln_f.weight" : tensor<64xf32>
+    }
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name, Steer_Int:$n_layers,
+                       Steer_Int:$n_embd, Steer_Int:$vocab_size,
+                       Steer_Int:$diff_block_size,
+                       OptionalAttr<Steer_Int>:$n_concepts);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = "$sym_name attr-dict-with-keyword $body";
+  let hasVerifier = 1;
+}
+
+def Steer_WeightOp : Steer_Op<"weight", [Symbol, HasParent<"ModelOp">]> {
+  let summary = "declares a checkpoint tensor by its key";
+  let description = [{
+    The symbol name is the tensor's key in the checkpoint; the type is its
+    stored shape and element type (f32, f16 or bf16). The data stays in the
+    checkpoint; graphs refer to it by symbol.
+
+    ```mlir
+    steer.weight @"transformer.tok_emb.weight" : tensor<512x64xbf16>
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name,
+                       TypeAttrOf<AnyRankedTensor>:$type);
+  let assemblyFormat = "$sym_name `:` $type attr-dict";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    ::mlir::RankedTensorType getTensorType() {
+      return ::llvm::cast<::mlir::RankedTensorType>(getType());
+    }
+  }];
+}
+
+//===----------------------------------------------------------------------===//
+// Backbone
+//===----------------------------------------------------------------------===//
+
+def Steer_EmbedOp : Steer_WeightUser<"embed"> {
+  let summary = "token embedding lookup";
+  let description = [{
+    `%x = steer.embed %ids, @"transformer.tok_emb.weight" : tensor<?xi64> -> tensor<?x64xf32>`
+    gathers one row of the [vocab, n_embd] table per token id.
+  }];
+  let arguments = (ins Steer_TokenIds:$ids, FlatSymbolRefAttr:$table);
+  let results = (outs Steer_Activations:$result);
+  let assemblyFormat = "$ids `,` $table attr-dict `:` type($ids) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Steer_BlockOp : Steer_WeightUser<"block", [
+    AllTypesMatch<["input", "result"]>]> {
+  let summary = "one transformer block (block-causal attention and MLP)";
+  let description = [{
+    Attention with grouped key/value heads, optional clip of the fused qkv,
+    optional per-head RMSNorm of q and k, RoPE when `rope_base` is present,
+    and a mask that lets position q see key k when
+    q / diff_block_size >= k / diff_block_size; then the MLP. With
+    `norm_order = post` the block computes x + norm_attn(attn(x)) and then
+    x + norm_mlp(mlp(x)); with `pre` the norms apply to the inputs.
+  }];
+  let arguments = (ins
+    Steer_Activations:$input,
+    Steer_Int:$layer, Steer_Int:$n_head, Steer_Int:$n_kv_heads,
+    Steer_Int:$diff_block_size, F64Attr:$norm_eps,
+    Steer_NormOrderAttr:$norm_order, Steer_MlpKindAttr:$mlp,
+    OptionalAttr<F64Attr>:$clip_qkv, OptionalAttr<F64Attr>:$rope_base,
+    FlatSymbolRefAttr:$attn_qkv, FlatSymbolRefAttr:$attn_out,
+    OptionalAttr<FlatSymbolRefAttr>:$q_norm,
+    OptionalAttr<FlatSymbolRefAttr>:$k_norm,
+    FlatSymbolRefAttr:$norm_attn, FlatSymbolRefAttr:$norm_mlp,
+    FlatSymbolRefAttr:$mlp_in, FlatSymbolRefAttr:$mlp_out);
+  let results = (outs Steer_Activations:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def Steer_RmsNormOp : Steer_WeightUser<"rms_norm", [
+    AllTypesMatch<["input", "result"]>]> {
+  let summary = "RMS normalisation over the last dimension";
+  let arguments = (ins Steer_Activations:$input, FlatSymbolRefAttr:$weight,
+                       F64Attr:$eps);
+  let results = (outs Steer_Activations:$result);
+  let assemblyFormat = "$input `,` $weight attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def Steer_LmHeadOp : Steer_WeightUser<"lm_head"> {
+  let summary = "vocabulary logits through the tied embedding";
+  let arguments = (ins Steer_Activations:$input, FlatSymbolRefAttr:$table);
+  let results = (outs Steer_Activations:$result);
+  let assemblyFormat = "$input `,` $table attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Concept heads and composition
+//===----------------------------------------------------------------------===//
+
+def Steer_KnownWeightsOp : Steer_WeightUser<"known_weights"> {
+  let summary = "known-concept weights of each position, after top-k";
+  let description = [{
+    Concept logits h . P^T clamped to [-15, 15], weights sigmoid(logit),
+    then the top `topk` kept per position (ranked by weight, or by logit
+    with `topk_on_logits`) and the rest set to zero. The result is dense:
+    [positions, n_concepts].
+  }];
+  let arguments = (ins Steer_Activations:$input, FlatSymbolRefAttr:$predictor,
+                       Steer_Int:$n_concepts, OptionalAttr<Steer_Int>:$topk,
+                       UnitAttr:$topk_on_logits);
+  let results = (outs Steer_Activations:$result);
+  let assemblyFormat = "$input `,` $predictor attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Steer_ConceptFeaturesOp : Steer_WeightUser<"concept_features"> {
+  let summary = "weighted sum of concept embeddings";
+  let description = [{
+    features[p] = sum over the `topk` largest weights of position p of
+    weight * embedding row. `topk` absent: all non-zero weights.
+  }];
+  let arguments = (ins Steer_Activations:$weights, FlatSymbolRefAttr:$embedding,
+                       OptionalAttr<Steer_Int>:$topk);
+  let results = (outs Steer_Activations:$result);
+  let assemblyFormat = "$weights `,` $embedding attr-dict `:` type($weights) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Steer_UnknownFeaturesOp : Steer_WeightUser<"unknown_features"> {
+  let summary = "the factorized unknown-concept head's features";
+  let description = [{
+    Logits (h . D^T) . U^T over the unknown concepts, sigmoid weights, the
+    top `topk`, and features through the factorized embeddings C . B^T.
+  }];
+  let arguments = (ins Steer_Activations:$input,
+                       FlatSymbolRefAttr:$predictor_down,
+                       FlatSymbolRefAttr:$predictor_up,
+                       FlatSymbolRefAttr:$embedding_coef,
+                       FlatSymbolRefAttr:$embedding_basis,
+                       Steer_Int:$n_concepts, OptionalAttr<Steer_Int>:$topk);
+  let results = (outs Steer_Activations:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Steer_ComposeOp : Steer_Op<"compose", [Pure,
+    AllTypesMatch<["hidden", "known", "unknown", "result"]>]> {
+  let summary = "recompose the hidden state from concept features";
+  let description = [{
+    unknown + known, plus epsilon = hidden - (unknown + known) when
+    `epsilon` is set (then the result equals `hidden`). The reference drops
+    epsilon exactly when known weights are intervened on, and the verifier
+    enforces that: `epsilon` is rejected when `known` comes from overridden
+    weights.
+  }];
+  let arguments = (ins Steer_Activations:$hidden, Steer_Activations:$known,
+                       Steer_Activations:$unknown, UnitAttr:$epsilon);
+  let results = (outs Steer_Activations:$result);
+  let assemblyFormat = "$hidden `,` $known `,` $unknown attr-dict `:` type($result)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Interventions
+//===----------------------------------------------------------------------===//
+
+def Steer_OverrideWeightsOp : Steer_Op<"override_weights", [Pure,
+    AllTypesMatch<["input", "result"]>]> {
+  let summary = "set the weights of listed known concepts";
+  let description = [{
+    Applied to dense known weights after the top-k, as the reference applies
+    interventions: every position's weight of `concepts[i]` becomes
+    `values[i]`. Suppression is a value of 0; a clamp is any other value.
+
+    ```mlir
+    %w1 = steer.override_weights %w {concepts = array<i64: 3, 7>,
+                                     values = array<f32: 0.0, 1.0>} : tensor<?x48xf32>
+    ```
+  }];
+  let arguments = (ins Steer_Activations:$input,
+                       DenseI64ArrayAttr:$concepts, DenseF32ArrayAttr:$values);
+  let results = (outs Steer_Activations:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def Steer_InjectOp : Steer_Op<"inject", [Pure,
+    AllTypesMatch<["input", "result"]>]> {
+  let summary = "add a concept direction to the residual stream";
+  let description = [{
+    The direction is the L2-normalised sum of the listed known concepts'
+    embeddings. With `normalize`, alpha = target / max(lm_head . direction)
+    (the reference's mai_lm_target in logit units); otherwise `alpha` is the
+    raw strength. Added after every block i with i + 1 >= `layer`, only at
+    positions still masked; `hard_cutoff` stops after `cutoff_tokens` tokens
+    are committed.
+  }];
+  let arguments = (ins Steer_Activations:$input,
+                       DenseI64ArrayAttr:$concepts, F32Attr:$alpha,
+                       UnitAttr:$normalize, Steer_Int:$layer,
+                       Steer_ScheduleAttr:$schedule,
+                       OptionalAttr<Steer_Int>:$cutoff_tokens);
+  let results = (outs Steer_Activations:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def Steer_ReluLogitMaskOp : Steer_Op<"relu_logit_mask", [Pure,
+    AllTypesMatch<["logits", "result"]>]> {
+  let summary = "subtract the vocabulary a concept promotes from the logits";
+  let description = [{
+    logits -= sum_c strength_c * relu(lm_head . embedding_c), at masked
+    positions: only the tokens a concept pushes up are pushed down.
+  }];
+  let arguments = (ins Steer_Activations:$logits,
+                       DenseI64ArrayAttr:$concepts, DenseF32ArrayAttr:$strengths);
+  let results = (outs Steer_Activations:$result);
+  let assemblyFormat = "$logits attr-dict `:` type($logits)";
+  let hasVerifier = 1;
+}
+
+#endif // STEER_DIALECT_STEER_IR_STEEROPS_TD

@@ -1,0 +1,404 @@
+//===- SteerOps.cpp - steer dialect operations and their verifiers --------===//
+//
+// Verifiers check what a checkpoint config or a policy could get wrong:
+// weight shapes against the model's dimensions, layer and concept indices
+// against their ranges, and the reference's rules (epsilon is dropped when
+// known weights are intervened on). Messages are lowercase and say what to
+// change.
+//
+//===----------------------------------------------------------------------===//
+#include "steer/Dialect/Steer/IR/SteerOps.h"
+
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/DenseSet.h"
+#include "llvm/ADT/STLExtras.h"
+
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::steer;
+
+#define GET_OP_CLASSES
+#include "steer/Dialect/Steer/IR/SteerOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// Helpers
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// Looks up the steer.weight that `ref` names and returns its type, or
+/// reports which attribute refers to what.
+FailureOr<RankedTensorType> lookupWeight(Operation *op,
+                                         SymbolTableCollection &tables,
+                                         StringRef role,
+                                         FlatSymbolRefAttr ref) {
+  auto weight = tables.lookupNearestSymbolFrom<WeightOp>(op, ref);
+  if (!weight)
+    return op->emitOpError() << "'" << role << "' refers to " << ref
+                             << ", which is not a steer.weight in the "
+                                "enclosing steer.model";
+  return weight.getTensorType();
+}
+
+/// Checks a weight's shape; a dimension of -1 in `want` matches anything.
+LogicalResult expectShape(Operation *op, StringRef role, FlatSymbolRefAttr ref,
+                          RankedTensorType type, ArrayRef<int64_t> want) {
+  bool match = type.getRank() == static_cast<int64_t>(want.size());
+  for (auto [have, need] : llvm::zip(type.getShape(), want))
+    match &= need < 0 || have == need;
+  if (match)
+    return success();
+  auto diag = op->emitOpError()
+              << "'" << role << "' weight " << ref << " has shape " << type
+              << " but this op needs [";
+  llvm::interleave(
+      want, [&](int64_t d) { d < 0 ? diag << "*" : diag << d; },
+      [&] { diag << ", "; });
+  return diag << "]";
+}
+
+LogicalResult checkWeight(Operation *op, SymbolTableCollection &tables,
+                          StringRef role, FlatSymbolRefAttr ref,
+                          ArrayRef<int64_t> want) {
+  FailureOr<RankedTensorType> type = lookupWeight(op, tables, role, ref);
+  if (failed(type))
+    return failure();
+  return expectShape(op, role, ref, *type, want);
+}
+
+/// Width (last dimension) of a [positions, width] value.
+int64_t widthOf(Value v) {
+  return llvm::cast<RankedTensorType>(v.getType()).getDimSize(1);
+}
+
+ModelOp parentModel(Operation *op) { return op->getParentOfType<ModelOp>(); }
+
+/// Concept ids must be unique and, when the bound is known, in [0, bound).
+LogicalResult checkConceptIds(Operation *op, ArrayRef<int64_t> ids,
+                              std::optional<int64_t> bound) {
+  if (ids.empty())
+    return op->emitOpError() << "needs at least one concept";
+  llvm::SmallDenseSet<int64_t> seen;
+  for (int64_t id : ids) {
+    if (id < 0 || (bound && id >= *bound))
+      return op->emitOpError()
+             << "concept id " << id << " is out of range [0, "
+             << (bound ? std::to_string(*bound) : std::string("?")) << ")";
+    if (!seen.insert(id).second)
+      return op->emitOpError()
+             << "concept id " << id << " is listed twice; merge the entries";
+  }
+  return success();
+}
+
+std::optional<int64_t> staticWidth(Value v) {
+  int64_t w = widthOf(v);
+  if (ShapedType::isDynamic(w))
+    return std::nullopt;
+  return w;
+}
+
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// ModelOp, WeightOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult ModelOp::verify() {
+  auto positive = [&](StringRef name, int64_t v) -> LogicalResult {
+    if (v <= 0)
+      return emitOpError() << "'" << name << "' must be positive, got " << v;
+    return success();
+  };
+  if (failed(positive("n_layers", getNLayers())) ||
+      failed(positive("n_embd", getNEmbd())) ||
+      failed(positive("vocab_size", getVocabSize())) ||
+      failed(positive("diff_block_size", getDiffBlockSize())))
+    return failure();
+  if (std::optional<int64_t> n = getNConcepts())
+    return positive("n_concepts", *n);
+  return success();
+}
+
+LogicalResult WeightOp::verify() {
+  RankedTensorType type = getTensorType();
+  if (!type.hasStaticShape())
+    return emitOpError() << "weight type " << type
+                         << " must have a static shape (the checkpoint's)";
+  if (type.getRank() < 1 || type.getRank() > 2)
+    return emitOpError() << "weights are vectors or matrices, got rank "
+                         << type.getRank();
+  Type elt = type.getElementType();
+  if (!elt.isF32() && !elt.isF16() && !elt.isBF16())
+    return emitOpError() << "weight element type must be f32, f16 or bf16, got "
+                         << elt;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Backbone
+//===----------------------------------------------------------------------===//
+
+LogicalResult EmbedOp::verify() {
+  int64_t ids = llvm::cast<RankedTensorType>(getIds().getType()).getDimSize(0);
+  int64_t rows = llvm::cast<RankedTensorType>(getType()).getDimSize(0);
+  if (!ShapedType::isDynamic(ids) && !ShapedType::isDynamic(rows) &&
+      ids != rows)
+    return emitOpError() << "gives " << rows << " rows for " << ids
+                         << " token ids";
+  return success();
+}
+
+LogicalResult EmbedOp::verifySymbolUses(SymbolTableCollection &tables) {
+  ModelOp model = parentModel(*this);
+  int64_t vocab = model ? model.getVocabSize() : -1;
+  return checkWeight(*this, tables, "table", getTableAttr(),
+                     {vocab, widthOf(getResult())});
+}
+
+LogicalResult BlockOp::verify() {
+  if (getNHead() <= 0 || getNKvHeads() <= 0)
+    return emitOpError() << "head counts must be positive";
+  if (getNHead() % getNKvHeads() != 0)
+    return emitOpError() << "n_head (" << getNHead()
+                         << ") must be divisible by n_kv_heads ("
+                         << getNKvHeads() << ")";
+  if (std::optional<int64_t> width = staticWidth(getInput());
+      width && *width % getNHead() != 0)
+    return emitOpError() << "width " << *width
+                         << " is not divisible by n_head (" << getNHead()
+                         << ")";
+  if (getDiffBlockSize() <= 0)
+    return emitOpError() << "diff_block_size must be positive";
+  if (auto clip = getClipQkv(); clip && !(clip->convertToDouble() > 0))
+    return emitOpError() << "clip_qkv must be positive; drop it to disable "
+                            "clipping";
+  if (auto base = getRopeBase(); base && !(base->convertToDouble() > 0))
+    return emitOpError() << "rope_base must be positive";
+  if (!(getNormEps().convertToDouble() > 0))
+    return emitOpError() << "norm_eps must be positive";
+  if (getQNorm().has_value() != getKNorm().has_value())
+    return emitOpError() << "q_norm and k_norm come together; give both or "
+                            "neither";
+  if (ModelOp model = parentModel(*this)) {
+    if (getLayer() < 0 || getLayer() >= model.getNLayers())
+      return emitOpError() << "layer " << getLayer()
+                           << " is out of range for a model of "
+                           << model.getNLayers() << " layers";
+    if (getDiffBlockSize() != model.getDiffBlockSize())
+      return emitOpError() << "diff_block_size " << getDiffBlockSize()
+                           << " differs from the model's "
+                           << model.getDiffBlockSize();
+  }
+  return success();
+}
+
+LogicalResult BlockOp::verifySymbolUses(SymbolTableCollection &tables) {
+  const int64_t d = widthOf(getInput());
+  if (ShapedType::isDynamic(d))
+    return emitOpError() << "needs a static width to check its weights";
+  const int64_t hd = d / getNHead(), kv = getNKvHeads() * hd;
+  if (failed(checkWeight(*this, tables, "attn_qkv", getAttnQkvAttr(),
+                         {d + 2 * kv, d})) ||
+      failed(
+          checkWeight(*this, tables, "attn_out", getAttnOutAttr(), {d, d})) ||
+      failed(checkWeight(*this, tables, "norm_attn", getNormAttnAttr(), {d})) ||
+      failed(checkWeight(*this, tables, "norm_mlp", getNormMlpAttr(), {d})))
+    return failure();
+  if (getQNormAttr() &&
+      (failed(checkWeight(*this, tables, "q_norm", getQNormAttr(), {hd})) ||
+       failed(checkWeight(*this, tables, "k_norm", getKNormAttr(), {hd}))))
+    return failure();
+  FailureOr<RankedTensorType> out =
+      lookupWeight(*this, tables, "mlp_out", getMlpOutAttr());
+  if (failed(out) ||
+      failed(expectShape(*this, "mlp_out", getMlpOutAttr(), *out, {d, -1})))
+    return failure();
+  int64_t hidden = out->getDimSize(1);
+  int64_t fcRows = getMlp() == MlpKind::swiglu ? 2 * hidden : hidden;
+  return checkWeight(*this, tables, "mlp_in", getMlpInAttr(), {fcRows, d});
+}
+
+LogicalResult RmsNormOp::verify() {
+  if (!(getEps().convertToDouble() > 0))
+    return emitOpError() << "eps must be positive";
+  return success();
+}
+
+LogicalResult RmsNormOp::verifySymbolUses(SymbolTableCollection &tables) {
+  return checkWeight(*this, tables, "weight", getWeightAttr(),
+                     {widthOf(getInput())});
+}
+
+LogicalResult LmHeadOp::verify() {
+  if (ModelOp model = parentModel(*this);
+      model && widthOf(getResult()) != model.getVocabSize() &&
+      !ShapedType::isDynamic(widthOf(getResult())))
+    return emitOpError() << "gives " << widthOf(getResult())
+                         << " logits per position but the vocabulary has "
+                         << model.getVocabSize() << " tokens";
+  return success();
+}
+
+LogicalResult LmHeadOp::verifySymbolUses(SymbolTableCollection &tables) {
+  return checkWeight(*this, tables, "table", getTableAttr(),
+                     {widthOf(getResult()), widthOf(getInput())});
+}
+
+//===----------------------------------------------------------------------===//
+// Concept heads
+//===----------------------------------------------------------------------===//
+
+LogicalResult KnownWeightsOp::verify() {
+  int64_t n = getNConcepts();
+  if (n <= 0)
+    return emitOpError() << "n_concepts must be positive";
+  if (widthOf(getResult()) != n)
+    return emitOpError() << "result has " << widthOf(getResult())
+                         << " columns but n_concepts is " << n;
+  if (std::optional<int64_t> k = getTopk(); k && (*k <= 0 || *k > n))
+    return emitOpError() << "topk " << *k << " must be in [1, " << n << "]";
+  return success();
+}
+
+LogicalResult KnownWeightsOp::verifySymbolUses(SymbolTableCollection &tables) {
+  FailureOr<RankedTensorType> p =
+      lookupWeight(*this, tables, "predictor", getPredictorAttr());
+  if (failed(p) || failed(expectShape(*this, "predictor", getPredictorAttr(),
+                                      *p, {-1, widthOf(getInput())})))
+    return failure();
+  if (p->getDimSize(0) < getNConcepts())
+    return emitOpError() << "predictor " << getPredictorAttr() << " has "
+                         << p->getDimSize(0) << " rows, fewer than n_concepts ("
+                         << getNConcepts() << ")";
+  return success();
+}
+
+LogicalResult ConceptFeaturesOp::verify() {
+  if (std::optional<int64_t> k = getTopk();
+      k && (*k <= 0 ||
+            (staticWidth(getWeights()) && *k > *staticWidth(getWeights()))))
+    return emitOpError() << "topk " << *k << " must be in [1, "
+                         << widthOf(getWeights()) << "]";
+  return success();
+}
+
+LogicalResult
+ConceptFeaturesOp::verifySymbolUses(SymbolTableCollection &tables) {
+  FailureOr<RankedTensorType> e =
+      lookupWeight(*this, tables, "embedding", getEmbeddingAttr());
+  if (failed(e) || failed(expectShape(*this, "embedding", getEmbeddingAttr(),
+                                      *e, {-1, widthOf(getResult())})))
+    return failure();
+  if (std::optional<int64_t> n = staticWidth(getWeights());
+      n && e->getDimSize(0) < *n)
+    return emitOpError() << "embedding " << getEmbeddingAttr() << " has "
+                         << e->getDimSize(0) << " rows for " << *n
+                         << " concepts";
+  return success();
+}
+
+LogicalResult UnknownFeaturesOp::verify() {
+  int64_t n = getNConcepts();
+  if (n <= 0)
+    return emitOpError() << "n_concepts must be positive";
+  if (std::optional<int64_t> k = getTopk(); k && (*k <= 0 || *k > n))
+    return emitOpError() << "topk " << *k << " must be in [1, " << n << "]";
+  return success();
+}
+
+LogicalResult
+UnknownFeaturesOp::verifySymbolUses(SymbolTableCollection &tables) {
+  const int64_t d = widthOf(getInput());
+  FailureOr<RankedTensorType> down =
+      lookupWeight(*this, tables, "predictor_down", getPredictorDownAttr());
+  if (failed(down) ||
+      failed(expectShape(*this, "predictor_down", getPredictorDownAttr(), *down,
+                         {-1, d})))
+    return failure();
+  const int64_t rank = down->getDimSize(0);
+  FailureOr<RankedTensorType> up =
+      lookupWeight(*this, tables, "predictor_up", getPredictorUpAttr());
+  if (failed(up) || failed(expectShape(*this, "predictor_up",
+                                       getPredictorUpAttr(), *up, {-1, rank})))
+    return failure();
+  const int64_t rows = up->getDimSize(0);
+  if (rows < getNConcepts())
+    return emitOpError() << "predictor_up has " << rows
+                         << " rows, fewer than n_concepts (" << getNConcepts()
+                         << ")";
+  if (failed(checkWeight(*this, tables, "embedding_coef",
+                         getEmbeddingCoefAttr(), {rows, -1})))
+    return failure();
+  return checkWeight(*this, tables, "embedding_basis", getEmbeddingBasisAttr(),
+                     {widthOf(getResult()), -1});
+}
+
+LogicalResult ComposeOp::verify() {
+  if (!getEpsilon())
+    return success();
+  // Walk back from the known features to the weights they came from.
+  if (auto features = getKnown().getDefiningOp<ConceptFeaturesOp>())
+    if (auto over = features.getWeights().getDefiningOp<OverrideWeightsOp>())
+      return emitOpError()
+             << "adds epsilon to known features built from overridden "
+                "weights; the reference drops epsilon when known weights are "
+                "intervened on, so remove the 'epsilon' flag";
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Interventions
+//===----------------------------------------------------------------------===//
+
+LogicalResult OverrideWeightsOp::verify() {
+  if (getConcepts().size() != getValues().size())
+    return emitOpError() << "has " << getConcepts().size() << " concepts but "
+                         << getValues().size() << " values";
+  if (failed(checkConceptIds(*this, getConcepts(), staticWidth(getInput()))))
+    return failure();
+  for (auto [id, v] : llvm::zip(getConcepts(), getValues()))
+    if (!std::isfinite(v))
+      return emitOpError() << "value for concept " << id << " is not finite";
+  return success();
+}
+
+LogicalResult InjectOp::verify() {
+  std::optional<int64_t> bound;
+  ModelOp model = parentModel(*this);
+  if (model)
+    bound = model.getNConcepts();
+  if (failed(checkConceptIds(*this, getConcepts(), bound)))
+    return failure();
+  if (!std::isfinite(getAlpha().convertToFloat()))
+    return emitOpError() << "alpha must be finite";
+  if (getLayer() < 0 || (model && getLayer() > model.getNLayers()))
+    return emitOpError() << "layer " << getLayer() << " is out of range [0, "
+                         << (model ? std::to_string(model.getNLayers())
+                                   : std::string("n_layers"))
+                         << "]";
+  bool cutoff = getSchedule() == Schedule::hard_cutoff;
+  if (cutoff && (!getCutoffTokens() || *getCutoffTokens() < 1))
+    return emitOpError() << "a hard_cutoff schedule needs cutoff_tokens >= 1";
+  if (!cutoff && getCutoffTokens())
+    return emitOpError() << "cutoff_tokens only applies to the hard_cutoff "
+                            "schedule";
+  return success();
+}
+
+LogicalResult ReluLogitMaskOp::verify() {
+  if (getConcepts().size() != getStrengths().size())
+    return emitOpError() << "has " << getConcepts().size() << " concepts but "
+                         << getStrengths().size() << " strengths";
+  std::optional<int64_t> bound;
+  if (ModelOp model = parentModel(*this))
+    bound = model.getNConcepts();
+  if (failed(checkConceptIds(*this, getConcepts(), bound)))
+    return failure();
+  for (auto [id, s] : llvm::zip(getConcepts(), getStrengths()))
+    if (!std::isfinite(s) || s < 0)
+      return emitOpError() << "strength for concept " << id
+                           << " must be finite and >= 0, got " << s;
+  return success();
+}

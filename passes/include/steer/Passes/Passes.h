@@ -1,0 +1,39 @@
+//===- Passes.h - steer dialect passes and pipelines ------------*- C++ -*-===//
+#ifndef STEER_PASSES_PASSES_H
+#define STEER_PASSES_PASSES_H
+
+#include "steer/Dialect/Steer/IR/SteerDialect.h"
+
+#include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassManager.h"
+
+namespace mlir {
+class RewritePatternSet;
+namespace steer {
+
+#define GEN_PASS_DECL
+#include "steer/Passes/Passes.h.inc"
+
+/// Patterns of steer-merge-weight-overrides, for reuse in other drivers.
+void populateMergeWeightOverridesPatterns(RewritePatternSet &patterns);
+
+/// Options of the steerc pipeline.
+struct PipelineOptions {
+  /// 0 keeps every intervention explicit (for debugging); 2 folds.
+  unsigned optLevel = 2;
+};
+
+/// The pipeline steerc runs, with verification between its phases.
+void buildSteerPipeline(OpPassManager &pm, const PipelineOptions &options);
+
+/// Registers the passes and the `steer-pipeline` pipeline with the global
+/// registry (for steer-opt).
+void registerSteerPassesAndPipelines();
+
+#define GEN_PASS_REGISTRATION
+#include "steer/Passes/Passes.h.inc"
+
+} // namespace steer
+} // namespace mlir
+
+#endif // STEER_PASSES_PASSES_H

@@ -1,0 +1,43 @@
+//===- Pipelines.cpp - Where steer pass pipelines are assembled -----------===//
+//
+// Every pipeline is built here and only here, so the order of phases and
+// the verification between them can be read in one place.
+//
+//===----------------------------------------------------------------------===//
+#include "steer/Passes/Passes.h"
+
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Transforms/Passes.h"
+
+using namespace mlir;
+using namespace mlir::steer;
+
+void mlir::steer::buildSteerPipeline(OpPassManager &pm,
+                                     const PipelineOptions &options) {
+  // -O0 keeps every intervention as the policy wrote it.
+  if (options.optLevel == 0)
+    return;
+  // Phase: fold interventions into tables.
+  pm.addPass(createMergeWeightOverrides());
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+}
+
+namespace {
+struct PipelineCliOptions : PassPipelineOptions<PipelineCliOptions> {
+  Option<unsigned> optLevel{*this, "opt-level",
+                            llvm::cl::desc("0 keeps interventions explicit"),
+                            llvm::cl::init(2)};
+};
+} // namespace
+
+void mlir::steer::registerSteerPassesAndPipelines() {
+  registerSteerPasses();
+  PassPipelineRegistration<PipelineCliOptions>(
+      "steer-pipeline", "the steerc optimisation pipeline",
+      [](OpPassManager &pm, const PipelineCliOptions &cli) {
+        PipelineOptions options;
+        options.optLevel = cli.optLevel;
+        buildSteerPipeline(pm, options);
+      });
+}
