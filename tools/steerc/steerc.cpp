@@ -1,0 +1,106 @@
+//===- steerc - The Steer policy compiler ---------------------------------===//
+//
+// Loads a Steerling checkpoint, builds its steer graph, runs the pipeline
+// (-O0 keeps every intervention explicit) and emits the result. Exit status
+// 2 on bad input, with the runtime's or the verifier's message.
+//
+//===----------------------------------------------------------------------===//
+#include "steer/Dialect/Steer/IR/SteerDialect.h"
+#include "steer/Dialect/Steer/Import/ModelImport.h"
+#include "steer/Passes/Passes.h"
+#include "steer/model/checkpoint.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/AsmState.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace llvm;
+
+namespace {
+
+enum class EmitKind { Mlir };
+
+cl::opt<std::string> modelDir("model",
+                              cl::desc("Steerling checkpoint directory"),
+                              cl::value_desc("dir"), cl::Required);
+cl::opt<std::string> outputPath("o", cl::desc("Output file ('-' for stdout)"),
+                                cl::value_desc("file"), cl::init("-"));
+cl::opt<EmitKind>
+    emit("emit", cl::desc("What to emit"), cl::init(EmitKind::Mlir),
+         cl::values(clEnumValN(EmitKind::Mlir, "mlir",
+                               "the steer IR after the pipeline")));
+cl::opt<unsigned> optLevel("O",
+                           cl::desc("Optimisation level (0: keep every "
+                                    "intervention explicit; 2: fold)"),
+                           cl::Prefix, cl::init(2));
+
+/// A model symbol from the directory name: "steerling-8b" -> "steerling_8b".
+std::string modelSymbol(StringRef dir) {
+  std::string name =
+      sys::path::filename(sys::path::remove_leading_dotslash(dir.rtrim('/')))
+          .str();
+  for (char &ch : name)
+    if (!isAlnum(ch) && ch != '_')
+      ch = '_';
+  if (name.empty() || isDigit(name[0]))
+    name = "model_" + name;
+  return name;
+}
+
+int fail(const std::string &message) {
+  errs() << "steerc: " << message << "\n";
+  return 2;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  InitLLVM init(argc, argv);
+  mlir::registerAsmPrinterCLOptions();
+  mlir::registerMLIRContextCLOptions();
+  mlir::registerPassManagerCLOptions();
+  cl::ParseCommandLineOptions(argc, argv,
+                              "steerc: the Steer policy compiler\n");
+  if (optLevel != 0 && optLevel != 2)
+    return fail("error: -O" + std::to_string(optLevel) +
+                " is not a level; use -O0 or -O2");
+
+  auto checkpoint = ::steer::Checkpoint::open(modelDir);
+  if (!checkpoint.ok())
+    return fail(checkpoint.status().toString());
+
+  mlir::MLIRContext context;
+  mlir::OwningOpRef<mlir::ModuleOp> module = mlir::steer::importCheckpoint(
+      &context, **checkpoint, modelSymbol(modelDir));
+  if (failed(mlir::verify(*module)))
+    return fail("error: the imported graph does not verify (a bug in steerc)");
+
+  mlir::PassManager pm(&context);
+  if (failed(mlir::applyPassManagerCLOptions(pm)))
+    return fail("error: bad pass manager options");
+  pm.enableVerifier(true);
+  mlir::steer::PipelineOptions options;
+  options.optLevel = optLevel;
+  mlir::steer::buildSteerPipeline(pm, options);
+  if (failed(pm.run(*module)))
+    return 2;
+
+  std::string error;
+  auto out = mlir::openOutputFile(outputPath, &error);
+  if (!out)
+    return fail("error: " + error);
+  module->print(out->os());
+  out->os() << "\n";
+  out->keep();
+  return 0;
+}
