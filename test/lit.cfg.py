@@ -1,0 +1,37 @@
+# lit configuration for the steer dialect, pass and tool tests.
+import os
+import shutil
+import subprocess
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "Steer"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.steer_obj_root, "test")
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "golden", "unit", "Inputs"]
+
+config.substitutions.append(("%golden", config.steer_golden_dir))
+config.substitutions.append(("%src", config.steer_src_root))
+
+llvm_config.use_default_substitutions()
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.steer_tools_dir, append_path=True)
+tools = ["steer-opt", "steerc", "steer-run", "steer-mkmodel"]
+llvm_config.add_tool_substitutions(tools, [config.steer_tools_dir])
+
+# GPU tests carry `REQUIRES: cuda` and run only where a CUDA device answers;
+# on such a machine they are never skipped.
+def has_cuda_device():
+    tool = os.path.join(config.steer_tools_dir, "steer-run")
+    try:
+        out = subprocess.run([tool, "devices"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return any(line.startswith("cuda:") and "not available" not in line
+               for line in out.stdout.splitlines())
+
+if has_cuda_device():
+    config.available_features.add("cuda")
