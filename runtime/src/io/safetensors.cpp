@@ -1,5 +1,6 @@
 //===- safetensors.cpp - Zero-copy .safetensors reader --------------------===//
 #include "steer/io/safetensors.h"
+#include "steer/text/utf8.h"
 
 #include <nlohmann/json.hpp>
 
@@ -9,49 +10,6 @@ namespace steer {
 namespace {
 
 using Json = nlohmann::json;
-
-/// True when `s` is well-formed UTF-8 (no overlongs, surrogates or values
-/// past U+10FFFF).
-bool isValidUtf8(std::string_view s, size_t &badAt) {
-  const auto *p = reinterpret_cast<const unsigned char *>(s.data());
-  size_t n = s.size(), i = 0;
-  while (i < n) {
-    unsigned c = p[i];
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xe0) == 0xc0) {
-      len = 2, cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      len = 3, cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      len = 4, cp = c & 0x07;
-    } else {
-      badAt = i;
-      return false;
-    }
-    if (i + len > n) {
-      badAt = i;
-      return false;
-    }
-    for (size_t k = 1; k < len; ++k) {
-      if ((p[i + k] & 0xc0) != 0x80) {
-        badAt = i;
-        return false;
-      }
-      cp = (cp << 6) | (p[i + k] & 0x3f);
-    }
-    static constexpr uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-      badAt = i;
-      return false;
-    }
-    i += len;
-  }
-  return true;
-}
 
 bool readU64(const Json &j, uint64_t &out) {
   if (!j.is_number_unsigned() &&
