@@ -1,6 +1,7 @@
 # lit configuration for the steer dialect, pass and tool tests.
 import os
 import shutil
+import sys
 import subprocess
 
 import lit.formats
@@ -19,8 +20,12 @@ config.substitutions.append(("%src", config.steer_src_root))
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.steer_tools_dir, append_path=True)
-tools = ["steer-opt", "steerc", "steer-run", "steer-mkmodel"]
+tools = ["steer-opt", "steerc", "steer-run", "steer-mkmodel", "tokenizer-conformance"]
 llvm_config.add_tool_substitutions(tools, [config.steer_tools_dir])
+
+config.substitutions.append(("%python", sys.executable))
+if shutil.which("node"):
+    config.available_features.add("node")
 
 # GPU tests carry `REQUIRES: cuda` and run only where a CUDA device answers;
 # on such a machine they are never skipped.
