@@ -100,7 +100,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{R"({"n_embd": 64, "n_head": 4, "interpretable": true,
                     "concept": {"concept_dim": 32}})",
                 "concept_dim (32) must equal n_embd (64)"},
-        BadCase{R"({"clip_qkv": -1})", "clip_qkv"}));
+        BadCase{R"({"clip_qkv": -1})", "clip_qkv"},
+        // Found by fuzz-config: a number nlohmann cannot represent throws
+        // out_of_range, not parse_error.
+        BadCase{R"({"norm_eps": 55555E55555})", "not readable JSON"}));
 
 TEST(Config, UnknownTopLevelKeysAreReportedNotFatal) {
   StatusOr<ModelConfig> c = parseModelConfig(

@@ -124,6 +124,9 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"MissingField",
             image(R"({"t":{"dtype":"F32","shape":[2]}})", kF32x2),
             StatusCode::kDataLoss, "needs 'dtype', 'shape' and 'data_offsets'"},
+        Bad{"NumberOverflow",
+            image(R"({"t":{"dtype":"F32","shape":[1e99999]}})", ""),
+            StatusCode::kDataLoss, "header cannot be read"},
         Bad{"BadMetadata", image(R"({"__metadata__":{"k":1}})", ""),
             StatusCode::kDataLoss, "must be a string"}),
     [](const testing::TestParamInfo<Bad> &info) { return info.param.name; });

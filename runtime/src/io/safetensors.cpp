@@ -52,6 +52,9 @@ SafetensorsFile::parse(const uint8_t *data, uint64_t size,
   } catch (const Json::parse_error &e) {
     return bad("header is not valid JSON at byte ",
                8 + (e.byte ? e.byte - 1 : 0), ": ", e.what());
+  } catch (const Json::exception &e) {
+    // Numbers out of range and the like: JSON, but not what we can read.
+    return bad("header cannot be read: ", e.what());
   }
   if (!header.is_object())
     return bad("header must be a JSON object, got ", header.type_name());
@@ -72,8 +75,9 @@ SafetensorsFile::parse(const uint8_t *data, uint64_t size,
       }
       continue;
     }
+    const std::string &tensorName = name; // Lambdas cannot capture bindings.
     auto badTensor = [&](auto &&...pieces) {
-      return bad("tensor '", name, "': ", pieces...);
+      return bad("tensor '", tensorName, "': ", pieces...);
     };
     if (!entry.is_object())
       return badTensor("entry must be an object");

@@ -38,9 +38,9 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string &dir) {
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error &e) {
+    } catch (const nlohmann::json::exception &e) {
       return makeError(StatusCode::kInvalidArgument, index,
-                       ": not valid JSON at byte ", e.byte, ": ", e.what());
+                       ": not readable JSON: ", e.what());
     }
     auto wm = j.is_object() ? j.find("weight_map") : j.end();
     if (wm == j.end() || !wm->is_object())

@@ -249,6 +249,9 @@ StatusOr<ConceptLabels> ConceptLabels::parseJsonl(std::string_view text,
     } catch (const nlohmann::json::parse_error &e) {
       return makeError(StatusCode::kInvalidArgument, where, ":", e.byte,
                        ": not valid JSON");
+    } catch (const nlohmann::json::exception &e) {
+      return makeError(StatusCode::kInvalidArgument, where,
+                       ": not readable JSON: ", e.what());
     }
     if (!j.is_object())
       return makeError(StatusCode::kInvalidArgument, where,

@@ -344,6 +344,9 @@ StatusOr<ModelConfig> parseModelConfig(std::string_view text,
     auto [line, col] = lineColumn(text, e.byte > 0 ? e.byte - 1 : 0);
     return makeError(StatusCode::kInvalidArgument, path, ":", line, ":", col,
                      ": not valid JSON (", e.what(), ")");
+  } catch (const Json::exception &e) {
+    return makeError(StatusCode::kInvalidArgument, path,
+                     ": not readable JSON (", e.what(), ")");
   }
   if (!root.is_object())
     return makeError(StatusCode::kInvalidArgument, path,

@@ -242,7 +242,7 @@ Tokenizer::fromJson(std::string_view json, std::string_view path,
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(json.begin(), json.end());
-  } catch (const nlohmann::json::parse_error &e) {
+  } catch (const nlohmann::json::exception &e) {
     return bad("not valid JSON: ", e.what());
   }
   if (!j.is_object() || !j.contains("pat_str") || !j["pat_str"].is_string() ||
