@@ -1,0 +1,150 @@
+//===- engine.h - The Steerling forward pass on the CPU ---------*- C++ -*-===//
+//
+// Executes a loaded checkpoint: embedding, blocks (block-causal attention
+// with GQA, qk-norm, RoPE, clip, SwiGLU or standard MLP, pre/post norm),
+// final norm, the known and unknown concept heads, composition and the tied
+// lm_head, as the reference defines them.
+//
+// Rows and caching. `backbone` computes rows [r0, r1) of a sequence; keys
+// and values of rows below r0 come from a KvCache. Attention is causal
+// across attention blocks of `diff_block_size` absolute positions, so the
+// keys and values of a block whose tokens (and all earlier tokens) can no
+// longer change are final and may be reused by later calls.
+//
+// Lifetime: an Engine borrows the Checkpoint it was created from, which must
+// outlive it. An Engine is immutable; concurrent calls need their own
+// caches.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "steer/exec/kernels.h"
+#include "steer/model/checkpoint.h"
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+namespace steer {
+
+/// Keys and values of every layer for one sequence. Rows [0, validRows)
+/// are final; the rest is scratch.
+struct KvCache {
+  std::vector<std::vector<float>> k, v; // [layer][position * kvDim]
+  int64_t capacity = 0;
+  int64_t validRows = 0;
+};
+
+/// Mask-aligned residual injection: after block i with i + 1 >= firstLayer,
+/// row p gets alpha * direction when masked[p].
+struct Injection {
+  std::span<const float> direction; // n_embd
+  float alpha = 0;
+  int64_t firstLayer = 1;
+  std::span<const uint8_t> masked; // per absolute position
+};
+
+/// Known-concept weight overrides: every listed position's weight of
+/// concepts[i] becomes values[i] (after the top-k, as the reference).
+struct WeightIntervention {
+  std::vector<int64_t> concepts;
+  std::vector<float> values;
+  /// Absolute positions to intervene at; empty: all positions.
+  std::vector<int64_t> positions;
+};
+
+/// What a forward pass can return. Each is filled only when asked for;
+/// all are row-major [rows, width].
+struct ForwardOutputs {
+  int64_t rows = 0;
+  std::vector<float> logits;           // [rows, vocab]
+  std::vector<float> hidden;           // [rows, n_embd] after ln_f
+  std::vector<float> composed;         // [rows, n_embd]
+  std::vector<float> knownFeatures;    // [rows, n_embd]
+  std::vector<float> unknownFeatures;  // [rows, n_embd] (unk_hat)
+  std::vector<float> epsilon;          // [rows, n_embd], zero when dropped
+  std::vector<float> knownWeights;     // [rows, n_concepts] dense, after top-k
+  std::vector<int64_t> knownTopkIds;   // [rows, k]
+  std::vector<float> knownTopkLogits;  // [rows, k]
+  std::vector<float> knownTopkWeights; // [rows, k]
+  int64_t knownTopk = 0;
+  std::vector<int64_t> unknownTopkIds;  // [rows, k]
+  std::vector<float> unknownTopkLogits; // [rows, k]
+  int64_t unknownTopk = 0;
+};
+
+struct ForwardRequest {
+  bool logits = true;
+  bool hidden = false;
+  bool composed = false;
+  bool concepts = false;     // known/unknown features, epsilon, top-k lists
+  bool knownWeights = false; // dense known weights
+  const WeightIntervention *intervention = nullptr;
+  const Injection *injection = nullptr;
+};
+
+class Engine {
+public:
+  static StatusOr<std::unique_ptr<Engine>> create(const Checkpoint &checkpoint);
+
+  const ModelConfig &config() const { return config_; }
+  int64_t width() const { return config_.nEmbd; }
+  int64_t vocab() const { return config_.vocabSize; }
+  bool interpretable() const { return config_.concepts.has_value(); }
+
+  KvCache makeCache(int64_t capacity) const;
+
+  /// Rows [r0, r1) of `ids` through the blocks and ln_f into `hidden`
+  /// ([r1 - r0, n_embd]). Requires cache.validRows >= r0 and capacity >=
+  /// r1; writes keys and values of rows [r0, r1) into the cache (validRows
+  /// is the caller's to advance). Token ids must be in [0, vocab).
+  Status backbone(std::span<const int64_t> ids, int64_t r0, int64_t r1,
+                  KvCache &cache, const Injection *injection,
+                  float *hidden) const;
+
+  /// A whole forward over `ids` (no cache reuse), with the outputs asked for.
+  StatusOr<ForwardOutputs> forward(std::span<const int64_t> ids,
+                                   const ForwardRequest &request) const;
+
+  /// Concept heads and composition for `rows` hidden states at absolute
+  /// positions [pos0, pos0 + rows): fills composed (always) and the concept
+  /// outputs of `request`.
+  Status heads(const float *hidden, int64_t rows, int64_t pos0,
+               const ForwardRequest &request, ForwardOutputs &out) const;
+
+  /// logits[rows, vocab] = lm_head(x[rows, n_embd]).
+  void lmHead(const float *x, int64_t rows, float *logits) const;
+
+  /// Embedding rows of the given known concepts (widened), [n, n_embd].
+  std::vector<float> knownEmbeddings(std::span<const int64_t> ids) const;
+  /// lm_head . v for every vocabulary entry.
+  std::vector<float> vocabAlignment(std::span<const float> v) const;
+
+  /// Checks token ids against the vocabulary; names the position.
+  Status checkIds(std::span<const int64_t> ids) const;
+
+private:
+  struct Layer {
+    kernels::WeightRef qkv, proj, qNorm, kNorm, ln1, ln2, fc, fcProj;
+  };
+  struct Head {
+    kernels::WeightRef predictor, embedding;  // dense known head
+    kernels::WeightRef down, up, coef, basis; // factorized unknown head
+  };
+
+  Engine() = default;
+  void knownHead(const float *hidden, int64_t rows, int64_t pos0,
+                 const ForwardRequest &request, float *features,
+                 ForwardOutputs &out) const;
+  void unknownHead(const float *hidden, int64_t rows, float *features,
+                   ForwardOutputs &out, bool wantTopk) const;
+
+  ModelConfig config_;
+  kernels::WeightRef tokEmb_, lnF_;
+  std::vector<Layer> layers_;
+  Head known_, unknown_;
+  std::vector<float> invFreq_;
+};
+
+} // namespace steer

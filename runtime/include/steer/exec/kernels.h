@@ -1,0 +1,68 @@
+//===- kernels.h - CPU kernels of the Steerling forward ---------*- C++ -*-===//
+//
+// The arithmetic of one forward pass on the CPU. Weights are read in their
+// stored dtype (f32, f16 or bf16) and widened in registers; activations and
+// accumulation are float32.
+//
+// Determinism: every output row is computed by the same instruction
+// sequence whatever the number of rows in the call, so a cached generation
+// step that recomputes fewer rows gives bit-identical values to a full
+// recomputation. Work is split across threads by output columns only.
+//
+// Vectorisation: the hot loops are compiled for AVX-512, AVX2+FMA and a
+// portable baseline, chosen at run time (GCC target_clones).
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "steer/base/dtype.h"
+
+#include <cstdint>
+
+namespace steer::kernels {
+
+/// Weights of a linear layer as stored: n rows of k elements.
+struct WeightRef {
+  const void *data = nullptr;
+  DType dtype = DType::kF32;
+};
+
+/// y[m, n] = x[m, k] . w[n, k]^T (the PyTorch Linear layout). `ldy` is the
+/// row stride of y (>= n) so results can land in a column slice.
+void linear(const float *x, int64_t m, int64_t k, WeightRef w, int64_t n,
+            float *y, int64_t ldy);
+
+/// As `linear` but only for the weight rows listed in `rows` (count n):
+/// y[i, j] = x[i] . w[rows[j]] (used for lm_head over a few tokens and for
+/// concept logits of selected concepts).
+void linearRows(const float *x, int64_t m, int64_t k, WeightRef w,
+                const int64_t *rows, int64_t n, float *y, int64_t ldy);
+
+/// One row of w widened to float32.
+void loadRow(WeightRef w, int64_t k, int64_t row, float *out);
+
+/// x[m, d] <- x / rms(x) * weight, rms over each row (eps inside the sqrt),
+/// in place; `stride` is the distance between rows.
+void rmsNorm(float *x, int64_t m, int64_t d, int64_t stride, WeightRef weight,
+             double eps);
+
+/// Rotary embedding (rotate-half layout) of `heads` heads of size hd at
+/// absolute position `pos`, in place.
+void rope(float *x, int64_t heads, int64_t hd, int64_t pos,
+          const float *invFreq);
+
+/// Block-causal attention for query rows [r0, r1) over keys [0, kEnd(q)),
+/// kEnd(q) = min(total, (q / block + 1) * block). q: [rows, nHead*hd] for the
+/// query rows; k, v: [total, nKv*hd] (all key rows). out: [rows, nHead*hd].
+void blockCausalAttention(const float *q, const float *k, const float *v,
+                          int64_t r0, int64_t r1, int64_t total, int64_t block,
+                          int64_t nHead, int64_t nKv, int64_t hd, float *out);
+
+float dot(const float *a, const float *b, int64_t n);
+void axpy(float a, const float *x, float *y, int64_t n);
+
+/// Number of worker threads the kernels use (default: one per core).
+void setThreads(int threads);
+int threads();
+
+} // namespace steer::kernels

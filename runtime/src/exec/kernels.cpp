@@ -1,0 +1,249 @@
+//===- kernels.cpp - CPU kernels of the Steerling forward -----------------===//
+#include "steer/exec/kernels.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#define STEER_CLONES                                                           \
+  __attribute__((target_clones("arch=x86-64-v4", "avx2,fma", "default")))
+
+namespace steer::kernels {
+namespace {
+
+int gThreads = 0;
+
+inline float loadBf16(const uint16_t *p, int64_t i) {
+  uint32_t bits = static_cast<uint32_t>(p[i]) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+/// Widens `n` elements of a stored row to float32.
+STEER_CLONES void widen(const void *src, DType t, int64_t n, float *out) {
+  if (t == DType::kF32) {
+    std::memcpy(out, src, n * sizeof(float));
+  } else if (t == DType::kBF16) {
+    const auto *p = static_cast<const uint16_t *>(src);
+    for (int64_t i = 0; i < n; ++i) {
+      uint32_t bits = static_cast<uint32_t>(p[i]) << 16;
+      std::memcpy(&out[i], &bits, 4);
+    }
+  } else {
+    const auto *p = static_cast<const uint16_t *>(src);
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = f16ToFloat(p[i]);
+  }
+}
+
+const void *rowPtr(WeightRef w, int64_t k, int64_t row) {
+  return static_cast<const uint8_t *>(w.data) + row * k * dtypeSize(w.dtype);
+}
+
+/// Four dot products of one x row against four widened weight rows, with
+/// 16 independent accumulator lanes per product; the lane sums are folded
+/// in a fixed order so the result does not depend on the caller.
+STEER_CLONES void dot4(const float *x, const float *w0, const float *w1,
+                       const float *w2, const float *w3, int64_t k,
+                       float *out) {
+  constexpr int L = 16;
+  float a0[L] = {}, a1[L] = {}, a2[L] = {}, a3[L] = {};
+  int64_t t = 0;
+  for (; t + L <= k; t += L)
+    for (int l = 0; l < L; ++l) {
+      float xv = x[t + l];
+      a0[l] += xv * w0[t + l];
+      a1[l] += xv * w1[t + l];
+      a2[l] += xv * w2[t + l];
+      a3[l] += xv * w3[t + l];
+    }
+  for (int l = 0; t + l < k; ++l) {
+    float xv = x[t + l];
+    a0[l] += xv * w0[t + l];
+    a1[l] += xv * w1[t + l];
+    a2[l] += xv * w2[t + l];
+    a3[l] += xv * w3[t + l];
+  }
+  float s[4] = {0, 0, 0, 0};
+  for (int l = 0; l < L; ++l) {
+    s[0] += a0[l];
+    s[1] += a1[l];
+    s[2] += a2[l];
+    s[3] += a3[l];
+  }
+  out[0] = s[0], out[1] = s[1], out[2] = s[2], out[3] = s[3];
+}
+
+STEER_CLONES float dot1(const float *x, const float *w, int64_t k) {
+  constexpr int L = 16;
+  float a[L] = {};
+  int64_t t = 0;
+  for (; t + L <= k; t += L)
+    for (int l = 0; l < L; ++l)
+      a[l] += x[t + l] * w[t + l];
+  for (int l = 0; t + l < k; ++l)
+    a[l] += x[t + l] * w[t + l];
+  float s = 0;
+  for (int l = 0; l < L; ++l)
+    s += a[l];
+  return s;
+}
+
+/// Computes output columns [n0, n1) for all rows; `rowOf(j)` maps an output
+/// column to a weight row.
+template <typename RowOf>
+void linearColumns(const float *x, int64_t m, int64_t k, WeightRef w,
+                   RowOf rowOf, int64_t n0, int64_t n1, float *y, int64_t ldy,
+                   float *scratch) {
+  float *wr[4] = {scratch, scratch + k, scratch + 2 * k, scratch + 3 * k};
+  int64_t j = n0;
+  for (; j + 4 <= n1; j += 4) {
+    for (int r = 0; r < 4; ++r)
+      widen(rowPtr(w, k, rowOf(j + r)), w.dtype, k, wr[r]);
+    for (int64_t i = 0; i < m; ++i) {
+      float out[4];
+      dot4(x + i * k, wr[0], wr[1], wr[2], wr[3], k, out);
+      std::memcpy(y + i * ldy + j, out, sizeof(out));
+    }
+  }
+  for (; j < n1; ++j) {
+    widen(rowPtr(w, k, rowOf(j)), w.dtype, k, wr[0]);
+    // The same lane structure as dot4, so a column's value does not depend
+    // on whether it fell in a group of four.
+    for (int64_t i = 0; i < m; ++i) {
+      float out[4];
+      dot4(x + i * k, wr[0], wr[0], wr[0], wr[0], k, out);
+      y[i * ldy + j] = out[0];
+    }
+  }
+}
+
+template <typename RowOf>
+void linearImpl(const float *x, int64_t m, int64_t k, WeightRef w, RowOf rowOf,
+                int64_t n, float *y, int64_t ldy) {
+  if (m <= 0 || n <= 0)
+    return;
+  // Split columns in multiples of 4 so that grouping never depends on the
+  // thread count.
+  int nt =
+      std::max(1, std::min<int>(threads(), static_cast<int>((n + 63) / 64)));
+  int64_t groups = (n + 3) / 4;
+#pragma omp parallel num_threads(nt)
+  {
+    int id = omp_get_thread_num(), cnt = omp_get_num_threads();
+    int64_t g0 = groups * id / cnt, g1 = groups * (id + 1) / cnt;
+    int64_t n0 = std::min(n, g0 * 4), n1 = std::min(n, g1 * 4);
+    std::vector<float> scratch(4 * k);
+    linearColumns(x, m, k, w, rowOf, n0, n1, y, ldy, scratch.data());
+  }
+}
+
+} // namespace
+
+void setThreads(int t) { gThreads = t; }
+int threads() {
+  if (gThreads <= 0)
+    gThreads =
+        static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  return gThreads;
+}
+
+void loadRow(WeightRef w, int64_t k, int64_t row, float *out) {
+  widen(rowPtr(w, k, row), w.dtype, k, out);
+}
+
+void linear(const float *x, int64_t m, int64_t k, WeightRef w, int64_t n,
+            float *y, int64_t ldy) {
+  linearImpl(
+      x, m, k, w, [](int64_t j) { return j; }, n, y, ldy);
+}
+
+void linearRows(const float *x, int64_t m, int64_t k, WeightRef w,
+                const int64_t *rows, int64_t n, float *y, int64_t ldy) {
+  linearImpl(
+      x, m, k, w, [rows](int64_t j) { return rows[j]; }, n, y, ldy);
+}
+
+float dot(const float *a, const float *b, int64_t n) { return dot1(a, b, n); }
+
+STEER_CLONES void axpy(float a, const float *x, float *y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i)
+    y[i] += a * x[i];
+}
+
+void rmsNorm(float *x, int64_t m, int64_t d, int64_t stride, WeightRef weight,
+             double eps) {
+  std::vector<float> wv(d);
+  widen(weight.data, weight.dtype, d, wv.data());
+  for (int64_t i = 0; i < m; ++i) {
+    float *row = x + i * stride;
+    // Mean of squares in float32 as the reference (x.float().pow(2).mean()).
+    float ss = dot1(row, row, d);
+    float inv =
+        1.0f / std::sqrt(ss / static_cast<float>(d) + static_cast<float>(eps));
+    for (int64_t j = 0; j < d; ++j)
+      row[j] = wv[j] * (row[j] * inv);
+  }
+}
+
+void rope(float *x, int64_t heads, int64_t hd, int64_t pos,
+          const float *invFreq) {
+  const int64_t half = hd / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    // The reference builds freqs = pos * inv_freq in float32, then sin/cos.
+    float f = static_cast<float>(pos) * invFreq[i];
+    float c = std::cos(f), s = std::sin(f);
+    for (int64_t h = 0; h < heads; ++h) {
+      float *p = x + h * hd;
+      float a = p[i], b = p[i + half];
+      p[i] = a * c - b * s;
+      p[i + half] = b * c + a * s;
+    }
+  }
+}
+
+void blockCausalAttention(const float *q, const float *k, const float *v,
+                          int64_t r0, int64_t r1, int64_t total, int64_t block,
+                          int64_t nHead, int64_t nKv, int64_t hd, float *out) {
+  const int64_t rows = r1 - r0, group = nHead / nKv;
+  const int64_t qStride = nHead * hd, kvStride = nKv * hd;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  int nt = std::max(
+      1, std::min<int>(threads(), static_cast<int>(rows * nHead / 4 + 1)));
+#pragma omp parallel num_threads(nt)
+  {
+    std::vector<float> scores(total);
+    std::vector<float> acc(hd);
+#pragma omp for schedule(static)
+    for (int64_t task = 0; task < rows * nHead; ++task) {
+      const int64_t i = task / nHead, h = task % nHead, kvh = h / group;
+      const int64_t qpos = r0 + i;
+      const int64_t kEnd = std::min(total, (qpos / block + 1) * block);
+      const float *qi = q + i * qStride + h * hd;
+      float mx = -INFINITY;
+      for (int64_t j = 0; j < kEnd; ++j) {
+        scores[j] = dot1(qi, k + j * kvStride + kvh * hd, hd) * scale;
+        mx = std::max(mx, scores[j]);
+      }
+      float sum = 0;
+      for (int64_t j = 0; j < kEnd; ++j) {
+        scores[j] = std::exp(scores[j] - mx);
+        sum += scores[j];
+      }
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      for (int64_t j = 0; j < kEnd; ++j)
+        axpy(scores[j], v + j * kvStride + kvh * hd, acc.data(), hd);
+      float inv = 1.0f / sum;
+      float *o = out + i * qStride + h * hd;
+      for (int64_t d = 0; d < hd; ++d)
+        o[d] = acc[d] * inv;
+    }
+  }
+}
+
+} // namespace steer::kernels
