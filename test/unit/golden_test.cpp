@@ -5,6 +5,7 @@
 // 1e-4 for float32 weights and 1e-3 for bfloat16 weights (the reference ran
 // in float32 on the widened weights; the bound covers summation order).
 #include "steer/exec/engine.h"
+#include "steer/exec/generate.h"
 #include "steer/io/safetensors.h"
 
 #include <gtest/gtest.h>
@@ -122,6 +123,94 @@ TEST_P(Golden, LogitsWithoutHeadsEqualComposedPath) {
   auto fast = engine_->forward(ids, ForwardRequest{});
   ASSERT_TRUE(fast.ok());
   expectClose(fast->logits, "forward.logits");
+}
+
+std::vector<int64_t> parseIds(const std::string &csv) {
+  std::vector<int64_t> out;
+  for (size_t pos = 0; pos < csv.size();) {
+    size_t comma = csv.find(',', pos);
+    if (comma == std::string::npos)
+      comma = csv.size();
+    out.push_back(std::stoll(csv.substr(pos, comma - pos)));
+    pos = comma + 1;
+  }
+  return out;
+}
+
+TEST_P(Golden, Generation) {
+  const auto &meta = golden_->metadata();
+  std::vector<int64_t> prompt = ints("forward.ids");
+  SamplingOptions greedy =
+      SamplingOptions::greedy(std::stoll(meta.at("max_new_tokens")));
+  greedy.steps = std::stoll(meta.at("steps"));
+  std::vector<int64_t> concepts = parseIds(meta.at("concepts"));
+  const double alpha = std::stod(meta.at("alpha"));
+  const int64_t layer = std::stoll(meta.at("inject_layer"));
+
+  // SteeringConfig.injection(concepts, mai_lm_target=alpha, inject_layer,
+  // cutoff_tokens): normalised target, hard cutoff.
+  SteeringOptions amplify;
+  amplify.injectConcepts = concepts;
+  amplify.target = alpha;
+  amplify.normalizeTarget = true;
+  amplify.injectLayer = layer;
+  amplify.schedule = InjectSchedule::kHardCutoff;
+  amplify.cutoffTokens = std::stoll(meta.at("cutoff_tokens"));
+  // SteeringConfig.injection_relu(concepts[0], group=concepts[1:],
+  // mai_lm_target=-alpha, inject_layer, relu_strength): raw alpha, fixed
+  // schedule, ReLU mask on the focal concept.
+  SteeringOptions unlearn;
+  unlearn.injectConcepts = concepts;
+  unlearn.target = -alpha;
+  unlearn.normalizeTarget = false;
+  unlearn.injectLayer = layer;
+  unlearn.reluMask = {{concepts[0], std::stof(meta.at("relu_strength"))}};
+
+  struct Run {
+    const char *golden;
+    const SteeringOptions *steering;
+  } runs[] = {{"generate.greedy", nullptr},
+              {"generate.amplify", &amplify},
+              {"generate.unlearn", &unlearn}};
+  for (const Run &run : runs)
+    for (bool cache : {true, false}) {
+      SCOPED_TRACE(std::string(run.golden) + (cache ? " cached" : " uncached"));
+      ResolvedSteering resolved;
+      if (run.steering) {
+        auto r = resolveSteering(*engine_, *run.steering);
+        ASSERT_TRUE(r.ok()) << r.status().toString();
+        resolved = *r;
+      }
+      GenerateRequest req;
+      req.sampling = greedy;
+      req.sampling.useCache = cache;
+      req.steering = run.steering ? &resolved : nullptr;
+      auto out = generate(*engine_, prompt, req);
+      ASSERT_TRUE(out.ok()) << out.status().toString();
+      EXPECT_EQ(out->sequence, ints(run.golden));
+    }
+}
+
+TEST_P(Golden, CachedAndUncachedSamplingAgree) {
+  // Sampled generation with a fixed seed, a longer sequence than the golden
+  // cases and a prompt that does not end on an attention-block boundary.
+  std::vector<int64_t> prompt = ints("forward.ids");
+  prompt.resize(prompt.size() - 2);
+  std::vector<std::vector<int64_t>> seqs;
+  int64_t rows[2] = {0, 0};
+  for (bool cache : {true, false}) {
+    GenerateRequest req;
+    req.sampling.maxNewTokens = 4 * engine_->config().diffBlockSize;
+    req.sampling.steps = req.sampling.maxNewTokens / 2;
+    req.sampling.seed = 7;
+    req.sampling.useCache = cache;
+    auto out = generate(*engine_, prompt, req);
+    ASSERT_TRUE(out.ok()) << out.status().toString();
+    seqs.push_back(out->sequence);
+    rows[cache ? 0 : 1] = out->rowsComputed;
+  }
+  EXPECT_EQ(seqs[0], seqs[1]);
+  EXPECT_LT(rows[0], rows[1] / 2) << "the cache should skip most rows";
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, Golden,

@@ -257,7 +257,7 @@ void Engine::knownHead(const float *hidden, int64_t M, int64_t pos0,
     v = clamp15(v);
 
   const WeightIntervention *iv = request.intervention;
-  const bool intervene = iv && !iv->concepts.empty();
+  const bool intervene = iv && (!iv->concepts.empty() || !iv->profile.empty());
   const bool dense = intervene || request.knownWeights;
   const std::optional<int64_t> topkW = k.topkKnown;
 
@@ -300,6 +300,8 @@ void Engine::knownHead(const float *hidden, int64_t M, int64_t pos0,
                               pos0 + i) != iv->positions.end();
         if (!here)
           continue;
+        if (static_cast<int64_t>(iv->profile.size()) == C)
+          std::copy(iv->profile.begin(), iv->profile.end(), &weights[i * C]);
         for (size_t t = 0; t < iv->concepts.size(); ++t)
           if (iv->concepts[t] >= 0 && iv->concepts[t] < C)
             weights[i * C + iv->concepts[t]] = iv->values[t];
@@ -407,7 +409,8 @@ Status Engine::heads(const float *hidden, int64_t M, int64_t pos0,
   const int64_t D = config_.nEmbd;
   out.composed.assign(hidden, hidden + M * D);
   const bool intervene =
-      request.intervention && !request.intervention->concepts.empty();
+      request.intervention && (!request.intervention->concepts.empty() ||
+                               !request.intervention->profile.empty());
   if (!config_.concepts) {
     if (intervene || request.concepts || request.knownWeights)
       return makeError(StatusCode::kInvalidArgument,

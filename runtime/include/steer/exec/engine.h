@@ -50,6 +50,10 @@ struct Injection {
 struct WeightIntervention {
   std::vector<int64_t> concepts;
   std::vector<float> values;
+  /// A target concept profile: when non-empty (n_concepts values), it
+  /// replaces the whole known-weight row at the listed positions before the
+  /// per-concept overrides apply.
+  std::vector<float> profile;
   /// Absolute positions to intervene at; empty: all positions.
   std::vector<int64_t> positions;
 };

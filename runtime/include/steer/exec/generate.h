@@ -1,0 +1,129 @@
+//===- generate.h - Block-diffusion generation with steering ----*- C++ -*-===//
+//
+// The reference's generation: the prompt followed by max_new_tokens mask
+// tokens; blocks of diff_block_size starting at the prompt end; within a
+// block, steps_per_block steps commit a linear schedule of tokens, the most
+// confident masked positions first (max softmax probability), each sampled
+// with the configured sampler. EOS is set to -inf and mask/pad banned at
+// every step; an instruct model's <|eot_id|> fills the rest with EOS and
+// stops; stop tokens end generation after the block that produced them.
+//
+// Steering is configured here as plain data (the compiler's artifacts fill
+// the same structures): mask-aligned injection, a ReLU logit mask, known
+// weight overrides and a target concept profile at generated positions.
+//
+// Caching: keys and values of attention blocks whose tokens are final are
+// reused, so a step computes only the rows from the first attention block
+// that can still change to the end of the attention block holding the
+// current generation block. Cached and uncached runs give identical tokens.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "steer/exec/engine.h"
+
+#include <functional>
+#include <optional>
+#include <random>
+
+namespace steer {
+
+struct SamplingOptions {
+  int64_t maxNewTokens = 1024;
+  std::optional<int64_t> steps; // default: maxNewTokens
+  double temperature = 1.2;
+  double topP = 0.8;
+  double repetitionPenalty = 1.1;
+  bool entropySampling = true;
+  double cfgScale = 0.0;
+  std::optional<uint64_t> seed;
+  std::vector<int64_t> stopTokens;
+  bool useCache = true;
+
+  /// Greedy decoding: temperature 0, no entropy sampling, no penalty.
+  static SamplingOptions greedy(int64_t maxNewTokens) {
+    SamplingOptions o;
+    o.maxNewTokens = maxNewTokens;
+    o.temperature = 0;
+    o.entropySampling = false;
+    o.repetitionPenalty = 1.0;
+    return o;
+  }
+};
+
+enum class InjectSchedule { kFixed, kHardCutoff };
+
+struct SteeringOptions {
+  /// Injection: the L2-normalised sum of these known concepts' embeddings.
+  std::vector<int64_t> injectConcepts;
+  /// Raw alpha, or, with `normalizeTarget`, a target in logit units divided
+  /// by the direction's peak lm_head alignment.
+  double target = 0.0;
+  bool normalizeTarget = true;
+  std::optional<int64_t> injectLayer; // default n_layers / 2
+  InjectSchedule schedule = InjectSchedule::kFixed;
+  int64_t cutoffTokens = 32;
+  /// ReLU logit mask: concept -> strength.
+  std::vector<std::pair<int64_t, float>> reluMask;
+  /// Known-weight overrides and/or a target profile; positions empty means
+  /// the generated positions.
+  WeightIntervention weights;
+
+  bool empty() const {
+    return injectConcepts.empty() && reluMask.empty() &&
+           weights.concepts.empty() && weights.profile.empty();
+  }
+};
+
+/// A steering configuration resolved against a model: the direction, alpha
+/// and vocabulary bias the generation loop applies.
+struct ResolvedSteering {
+  std::vector<float> direction; // empty: no injection
+  float baseAlpha = 0;
+  int64_t injectLayer = 0;
+  InjectSchedule schedule = InjectSchedule::kFixed;
+  int64_t cutoffTokens = 32;
+  std::vector<float> vocabBias; // subtracted from logits; empty: none
+  WeightIntervention weights;
+};
+
+StatusOr<ResolvedSteering> resolveSteering(const Engine &engine,
+                                           const SteeringOptions &options);
+
+struct StepInfo {
+  int64_t step = 0;
+  std::vector<int64_t> positions; // committed this step
+  std::vector<int64_t> tokens;
+  int64_t rowsComputed = 0;
+  double seconds = 0;
+  const ForwardOutputs *outputs = nullptr; // rows of the masked positions
+  std::vector<int64_t> outputPositions;    // position of each output row
+};
+
+struct GenerationResult {
+  std::vector<int64_t> sequence; // prompt + generated region
+  std::vector<int64_t>
+      generated; // final tokens (masks/EOS dropped, cut at terminals)
+  int64_t promptTokens = 0;
+  int64_t steps = 0;
+  int64_t rowsComputed = 0;
+  std::vector<double> stepSeconds;
+};
+
+/// Called after each step's commits; return false to stop.
+using StepCallback = std::function<bool(const StepInfo &)>;
+
+struct GenerateRequest {
+  SamplingOptions sampling;
+  const ResolvedSteering *steering = nullptr;
+  /// When set, each step also computes the concept outputs of the masked
+  /// rows (for attribution) and passes them to the callback.
+  bool wantConcepts = false;
+  StepCallback callback;
+};
+
+StatusOr<GenerationResult> generate(const Engine &engine,
+                                    std::span<const int64_t> prompt,
+                                    const GenerateRequest &request);
+
+} // namespace steer

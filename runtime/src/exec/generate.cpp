@@ -1,0 +1,426 @@
+//===- generate.cpp - Block-diffusion generation with steering ------------===//
+#include "steer/exec/generate.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <set>
+
+namespace steer {
+namespace {
+
+constexpr int64_t kEotId = 100283; // <|eot_id|> of the instruct layout
+
+float negInf() { return -std::numeric_limits<float>::infinity(); }
+
+/// Softmax of logits / temperature (temperature 1 when <= 0), -inf -> 0.
+std::vector<double> softmax(const float *logits, int64_t n,
+                            double temperature) {
+  double t = temperature > 0 ? temperature : 1.0;
+  double mx = -INFINITY;
+  for (int64_t i = 0; i < n; ++i)
+    mx = std::max(mx, static_cast<double>(logits[i]) / t);
+  std::vector<double> p(n);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    p[i] = std::isinf(logits[i]) && logits[i] < 0
+               ? 0.0
+               : std::exp(static_cast<double>(logits[i]) / t - mx);
+    sum += p[i];
+  }
+  for (double &v : p)
+    v /= sum;
+  return p;
+}
+
+/// Nucleus sampling as the reference: keep sorted entries whose preceding
+/// cumulative mass is <= top_p (always the first), renormalise, draw.
+int64_t sampleTopP(const std::vector<double> &probs, double topP,
+                   std::mt19937_64 &rng) {
+  std::vector<int64_t> order(probs.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return probs[a] > probs[b]; });
+  double cum = 0, kept = 0;
+  size_t n = 0;
+  for (; n < order.size(); ++n) {
+    double p = probs[order[n]];
+    if (n > 0 && cum > topP)
+      break;
+    cum += p;
+    kept += p;
+  }
+  double u = std::uniform_real_distribution<double>(0.0, kept)(rng);
+  for (size_t i = 0; i < n; ++i) {
+    u -= probs[order[i]];
+    if (u <= 0)
+      return order[i];
+  }
+  return order[n - 1];
+}
+
+int64_t sampleToken(const float *logits, int64_t n, const SamplingOptions &o,
+                    std::mt19937_64 &rng) {
+  if (o.entropySampling) {
+    std::vector<double> raw = softmax(logits, n, 1.0);
+    std::vector<double> sorted = raw;
+    std::sort(sorted.begin(), sorted.end(), std::greater<>());
+    double cum = 0;
+    int64_t within = 0;
+    for (double p : sorted) {
+      cum += p;
+      if (cum <= o.topP)
+        ++within;
+    }
+    int64_t effectiveK = std::max<int64_t>(within + 1, 2);
+    double entropy = 0;
+    for (double p : raw)
+      entropy -= p * std::log(p + 1e-10);
+    double normalized = std::min(1.0, entropy / std::log(double(effectiveK)));
+    double temperature = 0.3 + 0.4 * normalized;
+    return sampleTopP(softmax(logits, n, temperature), o.topP, rng);
+  }
+  if (o.topP > 0 && o.temperature > 0)
+    return sampleTopP(softmax(logits, n, o.temperature), o.topP, rng);
+  return std::max_element(logits, logits + n) - logits; // first maximum
+}
+
+/// How many tokens each step of a block commits (linear schedule).
+std::vector<int64_t> transferSchedule(int64_t masked, int64_t steps) {
+  std::vector<int64_t> out(steps, masked / steps);
+  for (int64_t i = 0; i < masked % steps; ++i)
+    ++out[i];
+  return out;
+}
+
+/// One sequence being generated and its cache (two with classifier-free
+/// guidance: the second has its prompt masked).
+struct Stream {
+  std::vector<int64_t> tokens;
+  KvCache cache;
+  float cacheAlpha = 0; // alpha the cached masked rows were computed with
+};
+
+} // namespace
+
+StatusOr<ResolvedSteering> resolveSteering(const Engine &engine,
+                                           const SteeringOptions &o) {
+  const ModelConfig &c = engine.config();
+  ResolvedSteering r;
+  r.schedule = o.schedule;
+  r.cutoffTokens = o.cutoffTokens;
+  r.weights = o.weights;
+  if (o.empty())
+    return r;
+  if (!engine.interpretable())
+    return makeError(StatusCode::kInvalidArgument,
+                     "steering needs an interpretable checkpoint (one with "
+                     "concept heads)");
+  const int64_t C = c.concepts->nConcepts;
+  auto checkConcept = [&](int64_t id, const char *what) -> Status {
+    if (id < 0 || id >= C)
+      return makeError(StatusCode::kOutOfRange, what, " concept id ", id,
+                       " is outside the model's known concepts [0, ", C, ")");
+    return okStatus();
+  };
+  if (!o.injectConcepts.empty()) {
+    for (int64_t id : o.injectConcepts)
+      STEER_RETURN_IF_ERROR(checkConcept(id, "injection"));
+    if (o.schedule == InjectSchedule::kHardCutoff && o.cutoffTokens < 1)
+      return makeError(StatusCode::kInvalidArgument,
+                       "hard_cutoff needs cutoff_tokens >= 1");
+    const int64_t D = c.nEmbd;
+    std::vector<float> emb = engine.knownEmbeddings(o.injectConcepts);
+    std::vector<float> v(D, 0.0f);
+    for (size_t i = 0; i < o.injectConcepts.size(); ++i)
+      for (int64_t d = 0; d < D; ++d)
+        v[d] += emb[i * D + d];
+    float norm = std::sqrt(kernels::dot(v.data(), v.data(), D));
+    for (float &x : v)
+      x /= norm + 1e-12f;
+    r.direction = v;
+    if (o.normalizeTarget) {
+      std::vector<float> align = engine.vocabAlignment(v);
+      float peak =
+          std::max(*std::max_element(align.begin(), align.end()), 1e-6f);
+      r.baseAlpha = static_cast<float>(o.target / peak);
+    } else {
+      r.baseAlpha = static_cast<float>(o.target);
+    }
+    r.injectLayer = o.injectLayer ? *o.injectLayer : c.nLayers / 2;
+    if (r.injectLayer < 0 || r.injectLayer > c.nLayers)
+      return makeError(StatusCode::kOutOfRange, "inject layer ", r.injectLayer,
+                       " is outside [0, ", c.nLayers, "]");
+  }
+  if (!o.reluMask.empty()) {
+    r.vocabBias.assign(c.vocabSize, 0.0f);
+    for (auto [id, strength] : o.reluMask) {
+      STEER_RETURN_IF_ERROR(checkConcept(id, "logit-mask"));
+      if (!(strength >= 0) || !std::isfinite(strength))
+        return makeError(StatusCode::kInvalidArgument, "logit-mask strength ",
+                         strength, " for concept ", id,
+                         " must be finite and >= 0");
+      std::vector<float> e = engine.knownEmbeddings(std::span(&id, 1));
+      std::vector<float> align = engine.vocabAlignment(e);
+      for (int64_t t = 0; t < c.vocabSize; ++t)
+        r.vocabBias[t] += strength * std::max(0.0f, align[t]);
+    }
+  }
+  for (int64_t id : o.weights.concepts)
+    STEER_RETURN_IF_ERROR(checkConcept(id, "weight-override"));
+  if (!o.weights.profile.empty() &&
+      static_cast<int64_t>(o.weights.profile.size()) != C)
+    return makeError(StatusCode::kInvalidArgument, "a target profile has ",
+                     o.weights.profile.size(), " values; the model has ", C,
+                     " known concepts");
+  return r;
+}
+
+StatusOr<GenerationResult> generate(const Engine &engine,
+                                    std::span<const int64_t> prompt,
+                                    const GenerateRequest &request) {
+  const ModelConfig &c = engine.config();
+  const SamplingOptions &o = request.sampling;
+  const ResolvedSteering *steer = request.steering;
+  const int64_t B = c.diffBlockSize, V = c.vocabSize;
+  const int64_t P = static_cast<int64_t>(prompt.size());
+  const int64_t gen = o.maxNewTokens, T = P + gen;
+  if (P == 0)
+    return makeError(StatusCode::kInvalidArgument, "the prompt is empty");
+  if (gen <= 0 || gen % B != 0)
+    return makeError(StatusCode::kInvalidArgument, "max new tokens (", gen,
+                     ") must be a positive multiple of the model's "
+                     "diff_block_size (",
+                     B, ")");
+  const int64_t blocks = gen / B, steps = o.steps.value_or(gen);
+  if (steps <= 0 || steps % blocks != 0)
+    return makeError(StatusCode::kInvalidArgument, "steps (", steps,
+                     ") must be a positive multiple of the number of blocks (",
+                     blocks, " = max new tokens / ", B, ")");
+  if (T > c.blockSize)
+    return makeError(StatusCode::kOutOfRange, "prompt (", P, ") + new tokens (",
+                     gen, ") exceed the model's context of ", c.blockSize);
+  STEER_RETURN_IF_ERROR(engine.checkIds(prompt), "in the prompt");
+  const int64_t stepsPerBlock = steps / blocks;
+  const int64_t mask = c.maskTokenId, eos = c.eosTokenId, pad = c.padTokenId;
+  const bool instruct = c.instruct && V > kEotId;
+
+  std::mt19937_64 rng(o.seed ? *o.seed : std::random_device{}());
+  std::vector<Stream> streams(o.cfgScale > 0 ? 2 : 1);
+  for (Stream &s : streams) {
+    s.tokens.assign(T, mask);
+    s.cache = engine.makeCache(T);
+  }
+  std::copy(prompt.begin(), prompt.end(), streams[0].tokens.begin());
+  std::vector<uint8_t> isPrompt(T, 0);
+  for (int64_t i = 0; i < P; ++i)
+    isPrompt[i] = prompt[i] != mask;
+
+  WeightIntervention weights;
+  const bool intervene = steer && (!steer->weights.concepts.empty() ||
+                                   !steer->weights.profile.empty());
+  if (intervene) {
+    weights = steer->weights;
+    if (weights.positions.empty())
+      for (int64_t p = P; p < T; ++p)
+        weights.positions.push_back(p);
+  }
+
+  GenerationResult result;
+  result.promptTokens = P;
+  const int64_t D = c.nEmbd;
+  bool done = false;
+  int64_t globalStep = 0;
+  std::vector<int64_t> &x = streams[0].tokens;
+  for (int64_t b = 0; b < blocks && !done; ++b) {
+    const int64_t bs = P + b * B, be = bs + B;
+    int64_t maskedInBlock = 0;
+    for (int64_t p = bs; p < be; ++p)
+      maskedInBlock += x[p] == mask;
+    std::vector<int64_t> schedule =
+        transferSchedule(maskedInBlock, stepsPerBlock);
+    for (int64_t s = 0; s < stepsPerBlock && !done; ++s) {
+      auto t0 = std::chrono::steady_clock::now();
+      float alpha = 0;
+      if (steer && !steer->direction.empty()) {
+        alpha = steer->baseAlpha;
+        if (steer->schedule == InjectSchedule::kHardCutoff) {
+          int64_t remaining = std::count(x.begin(), x.end(), mask);
+          int64_t committed = std::max<int64_t>(gen, 1) - remaining;
+          if (committed >= steer->cutoffTokens)
+            alpha = 0;
+        }
+      }
+      // Rows to compute: from the first attention block that may change to
+      // the end of the attention block holding the generation block.
+      const int64_t fixedRows = bs / B * B;
+      const int64_t end = o.useCache ? std::min(T, (be + B - 1) / B * B) : T;
+      std::vector<int64_t> maskedPos;
+      for (int64_t p = bs; p < be; ++p)
+        if (x[p] == mask)
+          maskedPos.push_back(p);
+      if (maskedPos.empty())
+        continue;
+      const int64_t nm = static_cast<int64_t>(maskedPos.size());
+
+      std::vector<float> logits(nm * V);
+      ForwardOutputs outs;
+      ForwardRequest req;
+      req.logits = false;
+      req.concepts = request.wantConcepts;
+      req.intervention = intervene ? &weights : nullptr;
+      for (size_t si = 0; si < streams.size(); ++si) {
+        Stream &st = streams[si];
+        if (si == 1)
+          for (int64_t p = 0; p < T; ++p)
+            st.tokens[p] = isPrompt[p] ? mask : x[p];
+        std::vector<uint8_t> masked(T);
+        for (int64_t p = 0; p < T; ++p)
+          masked[p] = st.tokens[p] == mask;
+        // Cached rows holding masks saw the injection: reuse them only if
+        // alpha has not changed.
+        bool maskedCached = false;
+        for (int64_t p = 0; p < st.cache.validRows && !maskedCached; ++p)
+          maskedCached = masked[p];
+        if (!o.useCache || (maskedCached && st.cacheAlpha != alpha))
+          st.cache.validRows = 0;
+        const int64_t r0 = st.cache.validRows;
+        Injection inj{steer ? std::span<const float>(steer->direction)
+                            : std::span<const float>(),
+                      alpha, steer ? steer->injectLayer : 0, masked};
+        std::vector<float> hidden((end - r0) * D);
+        STEER_RETURN_IF_ERROR(engine.backbone(st.tokens, r0, end, st.cache,
+                                              alpha != 0 ? &inj : nullptr,
+                                              hidden.data()));
+        result.rowsComputed += end - r0;
+        if (o.useCache) {
+          st.cache.validRows = std::max(st.cache.validRows, fixedRows);
+          st.cacheAlpha = alpha;
+        }
+        // Heads and lm_head for the masked rows of the block only.
+        std::vector<float> rows(nm * D);
+        for (int64_t i = 0; i < nm; ++i)
+          std::copy_n(&hidden[(maskedPos[i] - r0) * D], D, &rows[i * D]);
+        ForwardOutputs o2;
+        ForwardOutputs &target = si == 0 ? outs : o2;
+        // Positions are not contiguous: run heads row by row so each row
+        // gets its own absolute position for the intervention.
+        target.composed.resize(nm * D);
+        for (int64_t i = 0; i < nm; ++i) {
+          ForwardOutputs one;
+          STEER_RETURN_IF_ERROR(
+              engine.heads(&rows[i * D], 1, maskedPos[i], req, one));
+          std::copy_n(one.composed.data(), D, &target.composed[i * D]);
+          if (si == 0 && req.concepts) {
+            auto append = [](auto &dst, const auto &src) {
+              dst.insert(dst.end(), src.begin(), src.end());
+            };
+            append(target.knownFeatures, one.knownFeatures);
+            append(target.unknownFeatures, one.unknownFeatures);
+            append(target.epsilon, one.epsilon);
+            append(target.knownTopkIds, one.knownTopkIds);
+            append(target.knownTopkLogits, one.knownTopkLogits);
+            append(target.knownTopkWeights, one.knownTopkWeights);
+            append(target.unknownTopkIds, one.unknownTopkIds);
+            append(target.unknownTopkLogits, one.unknownTopkLogits);
+            target.knownTopk = one.knownTopk;
+            target.unknownTopk = one.unknownTopk;
+          }
+        }
+        target.rows = nm;
+        if (si == 0) {
+          engine.lmHead(target.composed.data(), nm, logits.data());
+        } else {
+          std::vector<float> un(nm * V);
+          engine.lmHead(target.composed.data(), nm, un.data());
+          const float g = static_cast<float>(o.cfgScale + 1);
+          for (int64_t i = 0; i < nm * V; ++i)
+            logits[i] = un[i] + g * (logits[i] - un[i]);
+        }
+      }
+
+      // Logit processing, as the reference orders it.
+      std::set<int64_t> seen(x.begin(), x.end());
+      std::vector<float> confidence(nm);
+      for (int64_t i = 0; i < nm; ++i) {
+        float *lg = &logits[i * V];
+        if (steer && !steer->vocabBias.empty())
+          for (int64_t t = 0; t < V; ++t)
+            lg[t] -= steer->vocabBias[t];
+        if (o.repetitionPenalty != 1.0)
+          for (int64_t t : seen)
+            if (t >= 0 && t < V)
+              lg[t] = lg[t] > 0
+                          ? lg[t] / static_cast<float>(o.repetitionPenalty)
+                          : lg[t] * static_cast<float>(o.repetitionPenalty);
+        lg[eos] = negInf();
+        lg[mask] = negInf();
+        lg[pad] = negInf();
+        float mx = *std::max_element(lg, lg + V);
+        double sum = 0;
+        for (int64_t t = 0; t < V; ++t)
+          sum += std::exp(static_cast<double>(lg[t]) - mx);
+        confidence[i] = static_cast<float>(1.0 / sum);
+      }
+      const int64_t k = std::min<int64_t>(schedule[s], nm);
+      std::vector<int64_t> order(nm);
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b2) {
+        return confidence[a] > confidence[b2];
+      });
+      StepInfo info;
+      info.step = globalStep;
+      for (int64_t j = 0; j < k; ++j) {
+        int64_t i = order[j];
+        int64_t token = sampleToken(&logits[i * V], V, o, rng);
+        int64_t pos = maskedPos[i];
+        x[pos] = token;
+        info.positions.push_back(pos);
+        info.tokens.push_back(token);
+        if (instruct && token == kEotId) {
+          std::fill(x.begin() + pos + 1, x.end(), eos);
+          done = true;
+          break;
+        }
+      }
+      double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+              .count();
+      result.stepSeconds.push_back(secs);
+      ++globalStep;
+      if (request.callback) {
+        info.seconds = secs;
+        info.outputs = &outs;
+        info.outputPositions = maskedPos;
+        if (!request.callback(info))
+          done = true;
+      }
+    }
+    if (!done && !o.stopTokens.empty()) {
+      bool stop = false;
+      for (int64_t p = P; p < be && !stop; ++p)
+        stop = std::find(o.stopTokens.begin(), o.stopTokens.end(), x[p]) !=
+               o.stopTokens.end();
+      if (stop)
+        break;
+    }
+  }
+
+  result.sequence = x;
+  result.steps = globalStep;
+  std::set<int64_t> terminal(o.stopTokens.begin(), o.stopTokens.end());
+  if (instruct)
+    terminal.insert(kEotId);
+  for (int64_t p = P; p < T; ++p) {
+    int64_t t = x[p];
+    if (t == mask || t == eos)
+      continue;
+    if (terminal.count(t))
+      break;
+    result.generated.push_back(t);
+  }
+  return result;
+}
+
+} // namespace steer
