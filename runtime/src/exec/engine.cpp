@@ -240,6 +240,23 @@ std::vector<float> Engine::knownEmbeddings(std::span<const int64_t> ids) const {
   return out;
 }
 
+void Engine::lmHeadRow(int64_t token, float *out) const {
+  kernels::loadRow(tokEmb_, config_.nEmbd, token, out);
+}
+
+void Engine::knownEmbeddingRow(int64_t id, float *out) const {
+  kernels::loadRow(known_.embedding, config_.nEmbd, id, out);
+}
+
+void Engine::unknownEmbeddingRow(int64_t id, float *out) const {
+  // Factorized: u_j = basis . coef_j.
+  const ConceptConfig &k = *config_.concepts;
+  std::vector<float> coef(k.factorizeRank);
+  kernels::loadRow(unknown_.coef, k.factorizeRank, id, coef.data());
+  kernels::linear(coef.data(), 1, k.factorizeRank, unknown_.basis,
+                  config_.nEmbd, out, config_.nEmbd);
+}
+
 std::vector<float> Engine::vocabAlignment(std::span<const float> v) const {
   std::vector<float> out(config_.vocabSize);
   lmHead(v.data(), 1, out.data());
@@ -350,18 +367,35 @@ void Engine::knownHead(const float *hidden, int64_t M, int64_t pos0,
   }
 
   if (request.concepts) {
-    // Lists are reported at the loss top-k (topk_known) like the reference.
-    const int64_t kl = k.topkKnown ? std::min(*k.topkKnown, kk) : kk;
-    out.knownTopk = kl;
-    out.knownTopkIds.resize(M * kl);
-    out.knownTopkLogits.resize(M * kl);
-    out.knownTopkWeights.resize(M * kl);
+    // The concepts whose weights built the features, largest weight first:
+    // the top-k_features list, or with an intervention every non-zero
+    // weight (rows padded with id -1 and weight 0).
+    std::vector<std::vector<int64_t>> rowsIds(M);
+    int64_t width = 0;
+    for (int64_t i = 0; i < M; ++i) {
+      if (intervene) {
+        for (int64_t j = 0; j < C; ++j)
+          if (weights[i * C + j] != 0.0f)
+            rowsIds[i].push_back(j);
+        std::stable_sort(rowsIds[i].begin(), rowsIds[i].end(),
+                         [&](int64_t a, int64_t b) {
+                           return weights[i * C + a] > weights[i * C + b];
+                         });
+      } else {
+        rowsIds[i].assign(&ids[i * kk], &ids[i * kk] + kk);
+      }
+      width = std::max<int64_t>(width, rowsIds[i].size());
+    }
+    out.knownTopk = width;
+    out.knownTopkIds.assign(M * width, -1);
+    out.knownTopkLogits.assign(M * width, 0.0f);
+    out.knownTopkWeights.assign(M * width, 0.0f);
     for (int64_t i = 0; i < M; ++i)
-      for (int64_t t = 0; t < kl; ++t) {
-        int64_t j = ids[i * kk + t];
-        out.knownTopkIds[i * kl + t] = j;
-        out.knownTopkLogits[i * kl + t] = logits[i * C + j];
-        out.knownTopkWeights[i * kl + t] =
+      for (size_t t = 0; t < rowsIds[i].size(); ++t) {
+        int64_t j = rowsIds[i][t];
+        out.knownTopkIds[i * width + t] = j;
+        out.knownTopkLogits[i * width + t] = logits[i * C + j];
+        out.knownTopkWeights[i * width + t] =
             intervene ? weights[i * C + j] : sigmoid(logits[i * C + j]);
       }
   }

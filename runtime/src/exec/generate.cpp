@@ -102,6 +102,37 @@ struct Stream {
   float cacheAlpha = 0; // alpha the cached masked rows were computed with
 };
 
+/// Concatenates single-row outputs; top-k lists of different widths (an
+/// intervention lists every non-zero weight) are padded with id -1.
+ForwardOutputs mergeRows(std::vector<ForwardOutputs> &rows) {
+  ForwardOutputs out;
+  out.rows = static_cast<int64_t>(rows.size());
+  for (const ForwardOutputs &r : rows) {
+    out.knownTopk = std::max(out.knownTopk, r.knownTopk);
+    out.unknownTopk = std::max(out.unknownTopk, r.unknownTopk);
+  }
+  auto append = [](auto &dst, const auto &src) {
+    dst.insert(dst.end(), src.begin(), src.end());
+  };
+  for (const ForwardOutputs &r : rows) {
+    append(out.composed, r.composed);
+    append(out.knownFeatures, r.knownFeatures);
+    append(out.unknownFeatures, r.unknownFeatures);
+    append(out.epsilon, r.epsilon);
+    if (!r.knownTopkIds.empty()) {
+      for (int64_t t = 0; t < out.knownTopk; ++t) {
+        bool in = t < r.knownTopk;
+        out.knownTopkIds.push_back(in ? r.knownTopkIds[t] : -1);
+        out.knownTopkLogits.push_back(in ? r.knownTopkLogits[t] : 0.0f);
+        out.knownTopkWeights.push_back(in ? r.knownTopkWeights[t] : 0.0f);
+      }
+    }
+    append(out.unknownTopkIds, r.unknownTopkIds);
+    append(out.unknownTopkLogits, r.unknownTopkLogits);
+  }
+  return out;
+}
+
 } // namespace
 
 StatusOr<ResolvedSteering> resolveSteering(const Engine &engine,
@@ -306,28 +337,11 @@ StatusOr<GenerationResult> generate(const Engine &engine,
         ForwardOutputs &target = si == 0 ? outs : o2;
         // Positions are not contiguous: run heads row by row so each row
         // gets its own absolute position for the intervention.
-        target.composed.resize(nm * D);
-        for (int64_t i = 0; i < nm; ++i) {
-          ForwardOutputs one;
+        std::vector<ForwardOutputs> perRow(nm);
+        for (int64_t i = 0; i < nm; ++i)
           STEER_RETURN_IF_ERROR(
-              engine.heads(&rows[i * D], 1, maskedPos[i], req, one));
-          std::copy_n(one.composed.data(), D, &target.composed[i * D]);
-          if (si == 0 && req.concepts) {
-            auto append = [](auto &dst, const auto &src) {
-              dst.insert(dst.end(), src.begin(), src.end());
-            };
-            append(target.knownFeatures, one.knownFeatures);
-            append(target.unknownFeatures, one.unknownFeatures);
-            append(target.epsilon, one.epsilon);
-            append(target.knownTopkIds, one.knownTopkIds);
-            append(target.knownTopkLogits, one.knownTopkLogits);
-            append(target.knownTopkWeights, one.knownTopkWeights);
-            append(target.unknownTopkIds, one.unknownTopkIds);
-            append(target.unknownTopkLogits, one.unknownTopkLogits);
-            target.knownTopk = one.knownTopk;
-            target.unknownTopk = one.unknownTopk;
-          }
-        }
+              engine.heads(&rows[i * D], 1, maskedPos[i], req, perRow[i]));
+        target = mergeRows(perRow);
         target.rows = nm;
         if (si == 0) {
           engine.lmHead(target.composed.data(), nm, logits.data());

@@ -125,6 +125,12 @@ public:
   /// lm_head . v for every vocabulary entry.
   std::vector<float> vocabAlignment(std::span<const float> v) const;
 
+  /// Widened single rows: lm_head (= token embedding) row of a token, and
+  /// the embedding of a known or an unknown concept.
+  void lmHeadRow(int64_t token, float *out) const;
+  void knownEmbeddingRow(int64_t id, float *out) const;
+  void unknownEmbeddingRow(int64_t id, float *out) const;
+
   /// Checks token ids against the vocabulary; names the position.
   Status checkIds(std::span<const int64_t> ids) const;
 
