@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <unistd.h>
 
 namespace {
 
@@ -79,6 +80,72 @@ int main(int argc, char **argv) {
   detokenizeCmd->add_flag("--skip-special", detokenize.skipSpecial,
                           "leave special tokens out of the text");
 
+  // Commands that run a model share the input and generation options.
+  auto addInput = [](CLI::App *cmd, steer::cli::ModelInput &in) {
+    cmd->add_option("model", in.dir, "checkpoint directory")->required();
+    auto *prompt = cmd->add_option("--prompt", in.prompt, "prompt text");
+    auto *ids =
+        cmd->add_option("--ids", in.ids, "prompt token ids, e.g. 1,2,3");
+    prompt->excludes(ids);
+  };
+  auto addGeneration = [&](CLI::App *cmd, steer::cli::GenerateOptions &g) {
+    addInput(cmd, g.input);
+    cmd->add_option("--max-new-tokens", g.maxNewTokens,
+                    "tokens to generate (a multiple of diff_block_size)")
+        ->capture_default_str();
+    cmd->add_option("--steps", g.steps,
+                    "denoising steps (default: max-new-tokens)");
+    auto *greedy = cmd->add_flag("--greedy", g.greedy, "argmax decoding");
+    auto *temp = cmd->add_option("--temperature", g.temperature,
+                                 "sampling temperature (top-p sampling)");
+    auto *topp = cmd->add_option("--top-p", g.topP, "nucleus mass");
+    greedy->excludes(temp)->excludes(topp);
+    cmd->add_option("--seed", g.seed, "random seed");
+    cmd->add_option("--repetition-penalty", g.repetitionPenalty,
+                    "penalty on tokens already in the sequence")
+        ->capture_default_str();
+    cmd->add_option("--cfg-scale", g.cfgScale,
+                    "classifier-free guidance scale (0: off)");
+    cmd->add_option("--stop-tokens", g.stopTokens,
+                    "ids that end generation after their block");
+    cmd->add_flag("--no-cache", g.noCache,
+                  "recompute every row at every step (for comparison)");
+    cmd->add_flag("--json", g.json, "machine-readable output with timings");
+  };
+
+  steer::cli::GenerateOptions generate;
+  CLI::App *generateCmd = app.add_subcommand(
+      "generate", "generate text by block-diffusion unmasking; without "
+                  "sampling flags, the reference's entropy-adaptive sampler");
+  addGeneration(generateCmd, generate);
+
+  steer::cli::ExplainOptions explain;
+  CLI::App *explainCmd = app.add_subcommand(
+      "explain", "generate and attribute each chunk to its top concepts");
+  addGeneration(explainCmd, explain.generation);
+  explainCmd->add_option("--labels", explain.labels, "concept label file");
+  explainCmd->add_option("--top", explain.top, "concepts per chunk")
+      ->capture_default_str();
+
+  steer::cli::ForwardOptions forward;
+  CLI::App *forwardCmd = app.add_subcommand(
+      "forward", "one forward pass, every output dumped to safetensors");
+  addInput(forwardCmd, forward.input);
+  forwardCmd->add_option("--dump", forward.dump, "output .safetensors file")
+      ->required();
+  forwardCmd->add_option("--intervene", forward.intervene,
+                         "also run with known-weight overrides ID:VALUE,...");
+
+  steer::cli::EmbedOptions embed;
+  CLI::App *embedCmd =
+      app.add_subcommand("embed", "attribution embeddings of a text");
+  addInput(embedCmd, embed.input);
+  embedCmd->add_option("--type", embed.type, "hidden, composed, known, unknown")
+      ->capture_default_str();
+  embedCmd->add_option("--pooling", embed.pooling, "mean, first, last, none")
+      ->capture_default_str();
+  embedCmd->add_flag("--json", embed.json, "JSON output");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
@@ -93,5 +160,18 @@ int main(int argc, char **argv) {
     return finish(steer::cli::tokenize(tokenize));
   if (*detokenizeCmd)
     return finish(steer::cli::detokenize(detokenize));
+  const bool terminal = isatty(STDERR_FILENO);
+  if (*generateCmd) {
+    generate.progress = terminal;
+    return finish(steer::cli::generate(generate));
+  }
+  if (*explainCmd) {
+    explain.generation.progress = terminal;
+    return finish(steer::cli::explain(explain));
+  }
+  if (*forwardCmd)
+    return finish(steer::cli::forward(forward));
+  if (*embedCmd)
+    return finish(steer::cli::embed(embed));
   return 2;
 }

@@ -9,6 +9,8 @@
 
 #include "steer/base/status.h"
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +40,52 @@ struct DetokenizeOptions {
   bool skipSpecial = false;
 };
 StatusOr<std::string> detokenize(const DetokenizeOptions &options);
+
+/// Input of the commands that run a model: a checkpoint and a prompt
+/// (text, or token ids).
+struct ModelInput {
+  std::string dir;
+  std::string prompt;
+  std::string ids; // "1,2,3"; used when prompt is empty
+};
+
+struct GenerateOptions {
+  ModelInput input;
+  int64_t maxNewTokens = 128;
+  std::optional<int64_t> steps;
+  bool greedy = false;
+  std::optional<double> temperature, topP;
+  std::optional<uint64_t> seed;
+  double repetitionPenalty = 1.1;
+  double cfgScale = 0.0;
+  std::string stopTokens; // ids
+  bool noCache = false;
+  bool json = false;
+  bool progress = false; // a progress line on stderr
+};
+StatusOr<std::string> generate(const GenerateOptions &options);
+
+struct ExplainOptions {
+  GenerateOptions generation;
+  std::string labels; // default DIR/concept_labels.{csv,jsonl}
+  int64_t top = 8;
+};
+StatusOr<std::string> explain(const ExplainOptions &options);
+
+struct ForwardOptions {
+  ModelInput input;
+  std::string dump;      // .safetensors output
+  std::string intervene; // "id:value,..."
+};
+StatusOr<std::string> forward(const ForwardOptions &options);
+
+struct EmbedOptions {
+  ModelInput input;
+  std::string type = "composed"; // hidden, composed, known, unknown
+  std::string pooling = "mean";  // mean, first, last, none
+  bool json = false;
+};
+StatusOr<std::string> embed(const EmbedOptions &options);
 
 /// Parses "1,2, 3" (commas and/or spaces); errors name the bad entry.
 StatusOr<std::vector<int64_t>> parseIdList(const std::string &text,

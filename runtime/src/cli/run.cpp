@@ -1,0 +1,439 @@
+//===- run.cpp - steer-run generate, explain, forward, embed --------------===//
+#include "steer/cli/commands.h"
+#include "steer/exec/attribution.h"
+#include "steer/io/safetensors_writer.h"
+#include "steer/model/concept_labels.h"
+#include "steer/text/tokenizer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <sys/stat.h>
+
+namespace steer::cli {
+namespace {
+
+struct Loaded {
+  std::unique_ptr<Checkpoint> checkpoint;
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::vector<int64_t> ids;
+};
+
+StatusOr<Loaded> load(const ModelInput &in) {
+  Loaded l;
+  STEER_ASSIGN_OR_RETURN(l.checkpoint, Checkpoint::open(in.dir));
+  STEER_ASSIGN_OR_RETURN(l.engine, Engine::create(*l.checkpoint));
+  STEER_ASSIGN_OR_RETURN(l.tokenizer,
+                         Tokenizer::create(l.checkpoint->config().instruct
+                                               ? TokenizerLayout::kInstruct
+                                               : TokenizerLayout::kBase));
+  if (!in.prompt.empty()) {
+    STEER_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
+                           l.tokenizer->encode(in.prompt),
+                           "while tokenizing --prompt");
+    l.ids.assign(ids.begin(), ids.end());
+  } else if (!in.ids.empty()) {
+    STEER_ASSIGN_OR_RETURN(l.ids, parseIdList(in.ids, "--ids"));
+  } else {
+    return makeError(StatusCode::kInvalidArgument,
+                     "give a prompt: --prompt TEXT or --ids LIST");
+  }
+  STEER_RETURN_IF_ERROR(l.engine->checkIds(l.ids),
+                        in.prompt.empty() ? "in --ids" : "in --prompt");
+  return l;
+}
+
+std::string decode(const Tokenizer &tok, std::span<const int64_t> ids) {
+  // Ids past the tokenizer's vocabulary (small test vocabularies are not
+  // cl100k) print as <id>.
+  std::string out;
+  for (int64_t id : ids) {
+    auto text = tok.decode(std::span<const int64_t>(&id, 1), true);
+    if (text.ok()) {
+      out += *text;
+    } else {
+      out += '<';
+      out += std::to_string(id);
+      out += '>';
+    }
+  }
+  return out;
+}
+
+StatusOr<SamplingOptions> sampling(const GenerateOptions &o) {
+  SamplingOptions s;
+  if (o.greedy) {
+    if (o.temperature || o.topP)
+      return makeError(StatusCode::kInvalidArgument,
+                       "--greedy excludes --temperature and --top-p");
+    s = SamplingOptions::greedy(o.maxNewTokens);
+  } else if (o.temperature || o.topP) {
+    s.entropySampling = false;
+    s.temperature = o.temperature.value_or(1.0);
+    s.topP = o.topP.value_or(1.0);
+    if (s.temperature < 0 || s.topP < 0 || s.topP > 1)
+      return makeError(StatusCode::kInvalidArgument,
+                       "--temperature must be >= 0 and --top-p in [0, 1]");
+  }
+  s.maxNewTokens = o.maxNewTokens;
+  s.steps = o.steps;
+  s.seed = o.seed;
+  if (!o.greedy)
+    s.repetitionPenalty = o.repetitionPenalty;
+  if (o.repetitionPenalty < 1)
+    return makeError(StatusCode::kInvalidArgument,
+                     "--repetition-penalty must be >= 1, got ",
+                     o.repetitionPenalty);
+  s.cfgScale = o.cfgScale;
+  if (o.cfgScale < 0)
+    return makeError(StatusCode::kInvalidArgument, "--cfg-scale must be >= 0");
+  s.useCache = !o.noCache;
+  if (!o.stopTokens.empty()) {
+    STEER_ASSIGN_OR_RETURN(s.stopTokens,
+                           parseIdList(o.stopTokens, "--stop-tokens"));
+  }
+  return s;
+}
+
+/// A one-line progress display, redrawn in place on a terminal.
+StepCallback progressCallback(bool enabled, int64_t totalSteps,
+                              StepCallback inner) {
+  if (!enabled)
+    return inner;
+  auto start = std::chrono::steady_clock::now();
+  return [=](const StepInfo &info) {
+    double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
+    std::fprintf(stderr, "\rstep %lld/%lld  %.1f s", (long long)info.step + 1,
+                 (long long)totalSteps, secs);
+    if (info.step + 1 == totalSteps)
+      std::fputc('\n', stderr);
+    std::fflush(stderr);
+    return inner ? inner(info) : true;
+  };
+}
+
+struct Generated {
+  Loaded model;
+  GenerationResult result;
+  double seconds = 0;
+};
+
+StatusOr<Generated> runGeneration(const GenerateOptions &o, bool concepts,
+                                  StepCallback inner) {
+  Generated g;
+  STEER_ASSIGN_OR_RETURN(g.model, load(o.input));
+  STEER_ASSIGN_OR_RETURN(SamplingOptions s, sampling(o));
+  GenerateRequest req;
+  req.sampling = s;
+  req.wantConcepts = concepts;
+  req.callback = progressCallback(o.progress, s.steps.value_or(s.maxNewTokens),
+                                  std::move(inner));
+  auto t0 = std::chrono::steady_clock::now();
+  STEER_ASSIGN_OR_RETURN(g.result,
+                         steer::generate(*g.model.engine, g.model.ids, req),
+                         "while generating");
+  g.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+  return g;
+}
+
+bool exists(const std::string &path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+} // namespace
+
+StatusOr<std::string> generate(const GenerateOptions &o) {
+  STEER_ASSIGN_OR_RETURN(Generated g, runGeneration(o, false, nullptr));
+  std::string text = decode(*g.model.tokenizer, g.result.generated);
+  if (!o.json)
+    return text + "\n";
+  nlohmann::ordered_json j;
+  j["text"] = text;
+  j["prompt_tokens"] = g.result.promptTokens;
+  j["sequence"] = g.result.sequence;
+  j["generated"] = g.result.generated;
+  double stepMs = 0;
+  for (double s : g.result.stepSeconds)
+    stepMs += s * 1e3;
+  j["timings"] = {
+      {"seconds", g.seconds},
+      {"steps", g.result.steps},
+      {"mean_step_ms", g.result.steps ? stepMs / g.result.steps : 0.0},
+      {"tokens_per_second",
+       g.seconds > 0
+           ? (g.result.sequence.size() - g.result.promptTokens) / g.seconds
+           : 0.0},
+      {"rows_computed", g.result.rowsComputed},
+      {"kv_cache", !o.noCache}};
+  return j.dump(2) + "\n";
+}
+
+StatusOr<std::string> explain(const ExplainOptions &o) {
+  std::vector<TokenAttribution> attributions;
+  const Engine *engine = nullptr;
+  auto collect = [&](const StepInfo &info) {
+    auto a = attributeStep(*engine, info);
+    attributions.insert(attributions.end(), a.begin(), a.end());
+    return true;
+  };
+  // The engine exists only once the model is loaded: load first to check
+  // the input, then generate with attribution.
+  STEER_ASSIGN_OR_RETURN(Loaded probe, load(o.generation.input));
+  if (!probe.engine->interpretable())
+    return makeError(StatusCode::kInvalidArgument, o.generation.input.dir,
+                     ": explain needs an interpretable checkpoint");
+  engine = probe.engine.get();
+  STEER_ASSIGN_OR_RETURN(SamplingOptions s, sampling(o.generation));
+  GenerateRequest req;
+  req.sampling = s;
+  req.wantConcepts = true;
+  req.callback = progressCallback(o.generation.progress,
+                                  s.steps.value_or(s.maxNewTokens), collect);
+  STEER_ASSIGN_OR_RETURN(GenerationResult result,
+                         steer::generate(*engine, probe.ids, req),
+                         "while generating");
+
+  std::optional<ConceptLabels> labels;
+  std::string labelsPath = o.labels;
+  if (labelsPath.empty())
+    for (const char *name : {"concept_labels.csv", "concept_labels.jsonl"})
+      if (exists(o.generation.input.dir + "/" + name)) {
+        labelsPath = o.generation.input.dir + "/" + name;
+        break;
+      }
+  if (!labelsPath.empty()) {
+    STEER_ASSIGN_OR_RETURN(labels, ConceptLabels::load(labelsPath));
+  }
+  auto label = [&](bool known, int64_t id) {
+    if (labels)
+      if (const ConceptLabel *l = labels->find(
+              known ? ConceptHead::kKnown : ConceptHead::kUnknown, id))
+        return l->name;
+    return std::string(known ? "known#" : "discovered#") + std::to_string(id);
+  };
+  const ModelConfig &c = engine->config();
+  std::vector<int64_t> stops = s.stopTokens;
+  if (c.instruct)
+    stops.push_back(100283);
+  auto chunks = chunkAttribution(result.sequence, result.promptTokens,
+                                 c.endofchunkTokenId, stops, attributions);
+  float maxError = 0, maxLogit = 0;
+  for (const TokenAttribution &t : attributions) {
+    maxError = std::max(maxError, t.error);
+    maxLogit = std::max(maxLogit, std::abs(t.logit));
+  }
+
+  if (o.generation.json) {
+    nlohmann::ordered_json j;
+    j["text"] = decode(*probe.tokenizer, result.generated);
+    j["sequence"] = result.sequence;
+    j["verification"] = {{"max_abs_error", maxError},
+                         {"max_abs_logit", maxLogit},
+                         {"tokens", attributions.size()}};
+    for (const ChunkAttribution &ch : chunks) {
+      nlohmann::ordered_json cj;
+      cj["start"] = ch.start;
+      cj["end"] = ch.end;
+      cj["text"] = decode(
+          *probe.tokenizer,
+          std::span(result.sequence).subspan(ch.start, ch.end - ch.start));
+      cj["epsilon_percent"] = ch.epsilonPercent;
+      for (size_t i = 0; i < ch.entries.size() && i < size_t(o.top); ++i)
+        cj["concepts"].push_back(
+            {{"type", ch.entries[i].known ? "known" : "discovered"},
+             {"id", ch.entries[i].id},
+             {"label", label(ch.entries[i].known, ch.entries[i].id)},
+             {"contribution", ch.entries[i].contribution}});
+      j["chunks"].push_back(cj);
+    }
+    return j.dump(2) + "\n";
+  }
+  std::string out = decode(*probe.tokenizer, result.generated) + "\n";
+  char line[256];
+  for (size_t n = 0; n < chunks.size(); ++n) {
+    const ChunkAttribution &ch = chunks[n];
+    std::snprintf(line, sizeof(line),
+                  "\nchunk %zu (tokens %lld-%lld, epsilon %.1f%%): ", n + 1,
+                  (long long)ch.start, (long long)ch.end - 1,
+                  ch.epsilonPercent);
+    out += line;
+    out +=
+        decode(*probe.tokenizer,
+               std::span(result.sequence).subspan(ch.start, ch.end - ch.start));
+    out += "\n";
+    for (size_t i = 0; i < ch.entries.size() && i < size_t(o.top); ++i) {
+      std::snprintf(line, sizeof(line), "  %+8.4f  %-10s %s\n",
+                    ch.entries[i].contribution,
+                    ch.entries[i].known ? "known" : "discovered",
+                    label(ch.entries[i].known, ch.entries[i].id).c_str());
+      out += line;
+    }
+  }
+  std::snprintf(line, sizeof(line),
+                "\nverification: contributions sum to each token's logit "
+                "within %.2g (largest |logit| %.3g, %zu tokens)\n",
+                maxError, maxLogit, attributions.size());
+  out += line;
+  return out;
+}
+
+StatusOr<std::string> forward(const ForwardOptions &o) {
+  STEER_ASSIGN_OR_RETURN(Loaded m, load(o.input));
+  if (o.dump.empty())
+    return makeError(StatusCode::kInvalidArgument, "--dump FILE is required");
+  const Engine &e = *m.engine;
+  ForwardRequest req;
+  req.hidden = req.composed = true;
+  req.concepts = req.knownWeights = e.interpretable();
+  STEER_ASSIGN_OR_RETURN(ForwardOutputs out, e.forward(m.ids, req));
+  const int64_t T = out.rows, D = e.width();
+  SafetensorsWriter w;
+  auto f32 = [&](const std::string &name, const std::vector<float> &v,
+                 std::vector<int64_t> shape) {
+    return w.add(name, DType::kF32, std::move(shape),
+                 std::string(reinterpret_cast<const char *>(v.data()),
+                             v.size() * sizeof(float)));
+  };
+  auto i64 = [&](const std::string &name, const std::vector<int64_t> &v,
+                 std::vector<int64_t> shape) {
+    return w.add(name, DType::kI64, std::move(shape),
+                 std::string(reinterpret_cast<const char *>(v.data()),
+                             v.size() * sizeof(int64_t)));
+  };
+  STEER_RETURN_IF_ERROR(i64("forward.ids", m.ids, {T}));
+  STEER_RETURN_IF_ERROR(f32("forward.logits", out.logits, {T, e.vocab()}));
+  STEER_RETURN_IF_ERROR(f32("forward.hidden", out.hidden, {T, D}));
+  STEER_RETURN_IF_ERROR(f32("forward.composed", out.composed, {T, D}));
+  if (e.interpretable()) {
+    const int64_t C = e.config().concepts->nConcepts;
+    STEER_RETURN_IF_ERROR(
+        f32("forward.known_features", out.knownFeatures, {T, D}));
+    STEER_RETURN_IF_ERROR(f32("forward.unk_hat", out.unknownFeatures, {T, D}));
+    STEER_RETURN_IF_ERROR(f32("forward.epsilon", out.epsilon, {T, D}));
+    STEER_RETURN_IF_ERROR(
+        f32("forward.known_weights", out.knownWeights, {T, C}));
+    if (out.unknownTopk) {
+      STEER_RETURN_IF_ERROR(i64("forward.unknown_topk_indices",
+                                out.unknownTopkIds, {T, out.unknownTopk}));
+      STEER_RETURN_IF_ERROR(f32("forward.unknown_topk_logits",
+                                out.unknownTopkLogits, {T, out.unknownTopk}));
+    }
+    STEER_RETURN_IF_ERROR(i64("forward.known_topk_indices", out.knownTopkIds,
+                              {T, out.knownTopk}));
+    STEER_RETURN_IF_ERROR(f32("forward.known_topk_logits", out.knownTopkLogits,
+                              {T, out.knownTopk}));
+  }
+  if (!o.intervene.empty()) {
+    WeightIntervention iv;
+    size_t entry = 0;
+    for (size_t pos = 0; pos < o.intervene.size(); ++entry) {
+      size_t comma = o.intervene.find(',', pos);
+      if (comma == std::string::npos)
+        comma = o.intervene.size();
+      std::string item = o.intervene.substr(pos, comma - pos);
+      pos = comma + 1;
+      size_t colon = item.find(':');
+      char *end = nullptr;
+      long long id =
+          colon == std::string::npos ? 0 : std::strtoll(item.c_str(), &end, 10);
+      bool ok = colon != std::string::npos && end == item.c_str() + colon;
+      float value = ok ? std::strtof(item.c_str() + colon + 1, &end) : 0;
+      ok = ok && end == item.c_str() + item.size() && colon + 1 < item.size();
+      if (!ok)
+        return makeError(StatusCode::kInvalidArgument, "--intervene: entry ",
+                         entry, " ('", item, "') is not ID:VALUE");
+      iv.concepts.push_back(id);
+      iv.values.push_back(value);
+    }
+    SteeringOptions check;
+    check.weights = iv;
+    STEER_RETURN_IF_ERROR(resolveSteering(e, check).status(), "in --intervene");
+    ForwardRequest ireq;
+    ireq.concepts = true;
+    ireq.intervention = &iv;
+    STEER_ASSIGN_OR_RETURN(ForwardOutputs io, e.forward(m.ids, ireq));
+    STEER_RETURN_IF_ERROR(f32("intervene.logits", io.logits, {T, e.vocab()}));
+    STEER_RETURN_IF_ERROR(
+        f32("intervene.known_features", io.knownFeatures, {T, D}));
+    w.setMetadata("intervene", o.intervene);
+  }
+  STEER_RETURN_IF_ERROR(w.write(o.dump));
+  char line[256];
+  std::snprintf(line, sizeof(line), "wrote %s: %lld positions, %.1f MB\n",
+                o.dump.c_str(), (long long)T, w.dataBytes() / 1e6);
+  return std::string(line);
+}
+
+StatusOr<std::string> embed(const EmbedOptions &o) {
+  STEER_ASSIGN_OR_RETURN(Loaded m, load(o.input));
+  const Engine &e = *m.engine;
+  const bool needHeads = o.type == "known" || o.type == "unknown";
+  if (o.type != "hidden" && o.type != "composed" && !needHeads)
+    return makeError(StatusCode::kInvalidArgument, "--type '", o.type,
+                     "' must be hidden, composed, known or unknown");
+  if (o.pooling != "mean" && o.pooling != "first" && o.pooling != "last" &&
+      o.pooling != "none")
+    return makeError(StatusCode::kInvalidArgument, "--pooling '", o.pooling,
+                     "' must be mean, first, last or none");
+  if ((needHeads || o.type == "composed") && !e.interpretable() &&
+      o.type != "composed")
+    return makeError(StatusCode::kInvalidArgument, "--type ", o.type,
+                     " needs an interpretable checkpoint");
+  ForwardRequest req;
+  req.logits = false;
+  req.hidden = true;
+  req.composed = true;
+  req.concepts = e.interpretable() && (needHeads || o.type == "composed");
+  STEER_ASSIGN_OR_RETURN(ForwardOutputs out, e.forward(m.ids, req));
+  const std::vector<float> &rep = o.type == "hidden"     ? out.hidden
+                                  : o.type == "composed" ? out.composed
+                                  : o.type == "known"    ? out.knownFeatures
+                                                         : out.unknownFeatures;
+  const int64_t T = out.rows, D = e.width();
+  std::vector<std::vector<float>> rows;
+  if (o.pooling == "none") {
+    for (int64_t t = 0; t < T; ++t)
+      rows.emplace_back(rep.begin() + t * D, rep.begin() + (t + 1) * D);
+  } else if (o.pooling == "first" || o.pooling == "last") {
+    int64_t t = o.pooling == "first" ? 0 : T - 1;
+    rows.emplace_back(rep.begin() + t * D, rep.begin() + (t + 1) * D);
+  } else {
+    std::vector<float> mean(D, 0.0f);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t d = 0; d < D; ++d)
+        mean[d] += rep[t * D + d];
+    for (float &v : mean)
+      v /= static_cast<float>(T);
+    rows.push_back(mean);
+  }
+  if (o.json) {
+    nlohmann::ordered_json j;
+    j["type"] = o.type;
+    j["pooling"] = o.pooling;
+    j["tokens"] = T;
+    j["embedding"] = o.pooling == "none" ? nlohmann::ordered_json(rows)
+                                         : nlohmann::ordered_json(rows[0]);
+    return j.dump() + "\n";
+  }
+  std::string s;
+  char buf[32];
+  for (const auto &r : rows) {
+    for (int64_t d = 0; d < D; ++d) {
+      std::snprintf(buf, sizeof(buf), d ? " %.7g" : "%.7g", r[d]);
+      s += buf;
+    }
+    s += "\n";
+  }
+  return s;
+}
+
+} // namespace steer::cli
