@@ -10,7 +10,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # Build toolchain and libraries. Keep this list in sync with docs/building.md.
 debs=(
-  build-essential cmake ninja-build pkg-config python3
+  build-essential cmake ninja-build pkg-config python3 python3-numpy
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools
   protobuf-compiler libprotobuf-dev
   libcli11-dev nlohmann-json3-dev libpcre2-dev

@@ -12,7 +12,7 @@ config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.steer_obj_root, "test")
-config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "golden", "unit", "Inputs"]
+config.excludes = ["CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "golden", "unit", "Inputs", "bench", "fuzz"]
 
 config.substitutions.append(("%golden", config.steer_golden_dir))
 config.substitutions.append(("%src", config.steer_src_root))
@@ -24,6 +24,19 @@ tools = ["steer-opt", "steerc", "steer-run", "steer-mkmodel", "tokenizer-conform
 llvm_config.add_tool_substitutions(tools, [config.steer_tools_dir])
 
 config.substitutions.append(("%python", sys.executable))
+# NumPy is for /usr/bin/python3 (Debian's python3-numpy); use the first
+# interpreter that has it.
+def numpy_python():
+    for candidate in ["/usr/bin/python3", sys.executable]:
+        try:
+            subprocess.run([candidate, "-c", "import numpy"], check=True,
+                           capture_output=True, timeout=60)
+            return candidate
+        except (OSError, subprocess.SubprocessError):
+            continue
+    return "python3-with-numpy-not-found"
+
+config.substitutions.append(("%numpy_python", numpy_python()))
 if shutil.which("node"):
     config.available_features.add("node")
 
