@@ -286,7 +286,8 @@ StatusOr<GenerationResult> generate(const Engine &engine,
       // Rows to compute: from the first attention block that may change to
       // the end of the attention block holding the generation block.
       const int64_t fixedRows = bs / B * B;
-      const int64_t end = o.useCache ? std::min(T, (be + B - 1) / B * B) : T;
+      const bool cache = o.useCache && !o.referenceCompute;
+      const int64_t end = cache ? std::min(T, (be + B - 1) / B * B) : T;
       std::vector<int64_t> maskedPos;
       for (int64_t p = bs; p < be; ++p)
         if (x[p] == mask)
@@ -314,7 +315,7 @@ StatusOr<GenerationResult> generate(const Engine &engine,
         bool maskedCached = false;
         for (int64_t p = 0; p < st.cache.validRows && !maskedCached; ++p)
           maskedCached = masked[p];
-        if (!o.useCache || (maskedCached && st.cacheAlpha != alpha))
+        if (!cache || (maskedCached && st.cacheAlpha != alpha))
           st.cache.validRows = 0;
         const int64_t r0 = st.cache.validRows;
         Injection inj{steer ? std::span<const float>(steer->direction)
@@ -325,7 +326,16 @@ StatusOr<GenerationResult> generate(const Engine &engine,
                                               alpha != 0 ? &inj : nullptr,
                                               hidden.data()));
         result.rowsComputed += end - r0;
-        if (o.useCache) {
+        if (o.referenceCompute && engine.interpretable()) {
+          // The reference's per-step work on rows it then discards.
+          ForwardRequest all;
+          all.concepts = true;
+          ForwardOutputs full;
+          STEER_RETURN_IF_ERROR(engine.heads(hidden.data(), end, 0, all, full));
+          std::vector<float> allLogits(end * V);
+          engine.lmHead(full.composed.data(), end, allLogits.data());
+        }
+        if (cache) {
           st.cache.validRows = std::max(st.cache.validRows, fixedRows);
           st.cacheAlpha = alpha;
         }

@@ -45,38 +45,81 @@ const void *rowPtr(WeightRef w, int64_t k, int64_t row) {
   return static_cast<const uint8_t *>(w.data) + row * k * dtypeSize(w.dtype);
 }
 
-/// Four dot products of one x row against four widened weight rows, with
-/// 16 independent accumulator lanes per product; the lane sums are folded
-/// in a fixed order so the result does not depend on the caller.
-STEER_CLONES void dot4(const float *x, const float *w0, const float *w1,
-                       const float *w2, const float *w3, int64_t k,
-                       float *out) {
-  constexpr int L = 16;
-  float a0[L] = {}, a1[L] = {}, a2[L] = {}, a3[L] = {};
-  int64_t t = 0;
-  for (; t + L <= k; t += L)
-    for (int l = 0; l < L; ++l) {
-      float xv = x[t + l];
-      a0[l] += xv * w0[t + l];
-      a1[l] += xv * w1[t + l];
-      a2[l] += xv * w2[t + l];
-      a3[l] += xv * w3[t + l];
+using v16 = float __attribute__((vector_size(64)));
+
+/// 64-byte aligned float scratch.
+struct Aligned {
+  float *p = nullptr;
+  explicit Aligned(size_t n) {
+    p = static_cast<float *>(std::aligned_alloc(64, ((n * 4 + 63) / 64) * 64));
+  }
+  ~Aligned() { std::free(p); }
+  Aligned(const Aligned &) = delete;
+  Aligned &operator=(const Aligned &) = delete;
+};
+
+/// Lanes summed in a fixed order, so a value never depends on which tile
+/// computed it.
+inline float hsum(v16 v) {
+  float s = 0;
+  for (int l = 0; l < 16; ++l)
+    s += v[l];
+  return s;
+}
+
+/// The register tile: R x rows against 4 widened weight rows, 16 lanes of K
+/// at a time, one accumulator vector per output. kp is K padded to 16 (the
+/// padding is zero in both operands).
+template <int R>
+STEER_CLONES void tile(const float *x, int64_t ldx, const float *w,
+                       int64_t kp, float *y, int64_t ldy) {
+  v16 acc[R][4];
+  for (int a = 0; a < R; ++a)
+    for (int b = 0; b < 4; ++b)
+      acc[a][b] = v16{};
+  for (int64_t t = 0; t < kp; t += 16) {
+    v16 wv[4];
+    for (int b = 0; b < 4; ++b)
+      wv[b] = *reinterpret_cast<const v16 *>(w + b * kp + t);
+    for (int a = 0; a < R; ++a) {
+      v16 xv = *reinterpret_cast<const v16 *>(x + a * ldx + t);
+      for (int b = 0; b < 4; ++b)
+        acc[a][b] += xv * wv[b];
     }
-  for (int l = 0; t + l < k; ++l) {
-    float xv = x[t + l];
-    a0[l] += xv * w0[t + l];
-    a1[l] += xv * w1[t + l];
-    a2[l] += xv * w2[t + l];
-    a3[l] += xv * w3[t + l];
   }
-  float s[4] = {0, 0, 0, 0};
-  for (int l = 0; l < L; ++l) {
-    s[0] += a0[l];
-    s[1] += a1[l];
-    s[2] += a2[l];
-    s[3] += a3[l];
+  for (int a = 0; a < R; ++a)
+    for (int b = 0; b < 4; ++b)
+      y[a * ldy + b] = hsum(acc[a][b]);
+}
+
+/// Computes output columns [n0, n1) (a multiple of 4 wide, except at n) for
+/// all rows; `rowOf(j)` maps an output column to a weight row.
+template <typename RowOf>
+void linearColumns(const float *xp, int64_t m, int64_t k, int64_t kp,
+                   WeightRef w, RowOf rowOf, int64_t n, int64_t n0, int64_t n1,
+                   float *y, int64_t ldy) {
+  Aligned wr(4 * kp);
+  float out[4 * 4];
+  for (int64_t j = n0; j < n1; j += 4) {
+    const int64_t cols = std::min<int64_t>(4, n - j);
+    for (int b = 0; b < 4; ++b) {
+      float *dst = wr.p + b * kp;
+      // Missing columns repeat the last row; their outputs are dropped.
+      widen(rowPtr(w, k, rowOf(j + std::min<int64_t>(b, cols - 1))), w.dtype, k,
+            dst);
+      std::fill(dst + k, dst + kp, 0.0f);
+    }
+    int64_t i = 0;
+    for (; i + 4 <= m; i += 4) {
+      tile<4>(xp + i * kp, kp, wr.p, kp, out, 4);
+      for (int a = 0; a < 4; ++a)
+        std::memcpy(y + (i + a) * ldy + j, out + a * 4, cols * sizeof(float));
+    }
+    for (; i < m; ++i) {
+      tile<1>(xp + i * kp, kp, wr.p, kp, out, 4);
+      std::memcpy(y + i * ldy + j, out, cols * sizeof(float));
+    }
   }
-  out[0] = s[0], out[1] = s[1], out[2] = s[2], out[3] = s[3];
 }
 
 STEER_CLONES float dot1(const float *x, const float *w, int64_t k) {
@@ -94,52 +137,31 @@ STEER_CLONES float dot1(const float *x, const float *w, int64_t k) {
   return s;
 }
 
-/// Computes output columns [n0, n1) for all rows; `rowOf(j)` maps an output
-/// column to a weight row.
-template <typename RowOf>
-void linearColumns(const float *x, int64_t m, int64_t k, WeightRef w,
-                   RowOf rowOf, int64_t n0, int64_t n1, float *y, int64_t ldy,
-                   float *scratch) {
-  float *wr[4] = {scratch, scratch + k, scratch + 2 * k, scratch + 3 * k};
-  int64_t j = n0;
-  for (; j + 4 <= n1; j += 4) {
-    for (int r = 0; r < 4; ++r)
-      widen(rowPtr(w, k, rowOf(j + r)), w.dtype, k, wr[r]);
-    for (int64_t i = 0; i < m; ++i) {
-      float out[4];
-      dot4(x + i * k, wr[0], wr[1], wr[2], wr[3], k, out);
-      std::memcpy(y + i * ldy + j, out, sizeof(out));
-    }
-  }
-  for (; j < n1; ++j) {
-    widen(rowPtr(w, k, rowOf(j)), w.dtype, k, wr[0]);
-    // The same lane structure as dot4, so a column's value does not depend
-    // on whether it fell in a group of four.
-    for (int64_t i = 0; i < m; ++i) {
-      float out[4];
-      dot4(x + i * k, wr[0], wr[0], wr[0], wr[0], k, out);
-      y[i * ldy + j] = out[0];
-    }
-  }
-}
-
 template <typename RowOf>
 void linearImpl(const float *x, int64_t m, int64_t k, WeightRef w, RowOf rowOf,
                 int64_t n, float *y, int64_t ldy) {
   if (m <= 0 || n <= 0)
     return;
-  // Split columns in multiples of 4 so that grouping never depends on the
-  // thread count.
-  int nt =
-      std::max(1, std::min<int>(threads(), static_cast<int>((n + 63) / 64)));
+  // x padded to 16-float rows, 64-byte aligned, zeros past k.
+  const int64_t kp = (k + 15) / 16 * 16;
+  Aligned xp(m * kp);
+  for (int64_t i = 0; i < m; ++i) {
+    std::memcpy(xp.p + i * kp, x + i * k, k * sizeof(float));
+    std::fill(xp.p + i * kp + k, xp.p + (i + 1) * kp, 0.0f);
+  }
+  // Small products run on one thread: waking the pool costs more than it
+  // saves. Columns are split in multiples of 4 so that tiling never depends
+  // on the thread count.
+  int nt = m * n * k < (int64_t(1) << 20)
+               ? 1
+               : std::max(1, std::min<int>(threads(), static_cast<int>((n + 63) / 64)));
   int64_t groups = (n + 3) / 4;
 #pragma omp parallel num_threads(nt)
   {
     int id = omp_get_thread_num(), cnt = omp_get_num_threads();
     int64_t g0 = groups * id / cnt, g1 = groups * (id + 1) / cnt;
-    int64_t n0 = std::min(n, g0 * 4), n1 = std::min(n, g1 * 4);
-    std::vector<float> scratch(4 * k);
-    linearColumns(x, m, k, w, rowOf, n0, n1, y, ldy, scratch.data());
+    linearColumns(xp.p, m, k, kp, w, rowOf, n, g0 * 4, std::min(n, g1 * 4), y,
+                  ldy);
   }
 }
 

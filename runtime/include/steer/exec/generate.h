@@ -39,6 +39,9 @@ struct SamplingOptions {
   std::optional<uint64_t> seed;
   std::vector<int64_t> stopTokens;
   bool useCache = true;
+  /// Benchmark baseline: every step recomputes the whole sequence and runs
+  /// the concept heads and lm_head on every row, as the reference does.
+  bool referenceCompute = false;
 
   /// Greedy decoding: temperature 0, no entropy sampling, no penalty.
   static SamplingOptions greedy(int64_t maxNewTokens) {

@@ -1,0 +1,174 @@
+// Greedy generation speed on one checkpoint: Steer's cached path against
+// the reference's algorithm run by the same engine (every step recomputes
+// the whole sequence, concept heads and lm_head on every row), plus a
+// forward of the whole sequence against this machine's roofline (peak
+// FMA throughput and memory bandwidth measured in the same run).
+//
+//   steer-bench-generate CKPT [NEW_TOKENS=128] [PROMPT_TOKENS=32]
+#include "steer/exec/generate.h"
+#include "steer/exec/kernels.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+/// Peak float32 FMA throughput: independent FMA chains in registers on
+/// every thread (GFLOP/s).
+__attribute__((target("avx512f,fma"))) double peakFlops() {
+  const int64_t iters = 20000000;
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    double t0 = now();
+#pragma omp parallel
+    {
+      using v16 = float __attribute__((vector_size(64)));
+      v16 a[12], b = {}, c = {};
+      for (int i = 0; i < 12; ++i)
+        a[i] = v16{} + (1.0f + static_cast<float>(i));
+      b += 0.999999f;
+      c += 1e-7f;
+      for (int64_t it = 0; it < iters; ++it)
+        for (int i = 0; i < 12; ++i)
+          a[i] = a[i] * b + c;
+      float sink = 0;
+      for (int i = 0; i < 12; ++i)
+        sink += a[i][0];
+      if (sink == 12345.f)
+        std::printf(" ");
+    }
+    double secs = now() - t0;
+    best = std::max(best, 2.0 * 16 * 12 * iters * omp_get_max_threads() / secs / 1e9);
+  }
+  return best;
+}
+
+/// Read bandwidth over a buffer much larger than the caches (GB/s).
+double bandwidth() {
+  const size_t n = size_t(1) << 28; // 1 GiB of floats
+  std::vector<float> buf(n, 1.0f);
+  double best = 0;
+  for (int rep = 0; rep < 3; ++rep) {
+    double t0 = now();
+    float total = 0;
+#pragma omp parallel for reduction(+ : total)
+    for (size_t i = 0; i < n; i += 16) {
+      float s = 0;
+      for (int j = 0; j < 16; ++j)
+        s += buf[i + j];
+      total += s;
+    }
+    double secs = now() - t0;
+    if (total == 0)
+      std::printf(" ");
+    best = std::max(best, n * 4.0 / secs / 1e9);
+  }
+  return best;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: steer-bench-generate CKPT [NEW] [PROMPT]\n");
+    return 2;
+  }
+  const int64_t newTokens = argc > 2 ? std::atoll(argv[2]) : 128;
+  const int64_t promptTokens = argc > 3 ? std::atoll(argv[3]) : 32;
+  auto ckpt = steer::Checkpoint::open(argv[1]);
+  if (!ckpt.ok()) {
+    std::fprintf(stderr, "%s\n", ckpt.status().toString().c_str());
+    return 2;
+  }
+  auto engine = steer::Engine::create(**ckpt);
+  if (!engine.ok())
+    return 2;
+  const steer::ModelConfig &c = (*engine)->config();
+  std::vector<int64_t> prompt(promptTokens);
+  for (int64_t i = 0; i < promptTokens; ++i)
+    prompt[i] = (i * 7919 + 13) % (c.vocabSize - 8);
+
+  std::printf("checkpoint %s: %lld layers, n_embd %lld, vocab %lld, %d threads\n",
+              argv[1], (long long)c.nLayers, (long long)c.nEmbd,
+              (long long)c.vocabSize, steer::kernels::threads());
+  std::printf("greedy generation of %lld tokens after a %lld-token prompt "
+              "(steps = tokens)\n",
+              (long long)newTokens, (long long)promptTokens);
+  struct Mode {
+    const char *name;
+    bool cache, reference;
+  } modes[] = {{"steer (kv cache)", true, false},
+               {"steer, no cache", false, false},
+               {"reference algorithm", false, true}};
+  std::vector<int64_t> first;
+  double base = 0;
+  std::vector<double> tps;
+  for (const Mode &m : modes) {
+    steer::GenerateRequest req;
+    req.sampling = steer::SamplingOptions::greedy(newTokens);
+    req.sampling.useCache = m.cache;
+    req.sampling.referenceCompute = m.reference;
+    double t0 = now();
+    auto out = steer::generate(**engine, prompt, req);
+    double secs = now() - t0;
+    if (!out.ok()) {
+      std::fprintf(stderr, "%s\n", out.status().toString().c_str());
+      return 2;
+    }
+    if (first.empty())
+      first = out->sequence;
+    std::vector<double> st = out->stepSeconds;
+    std::sort(st.begin(), st.end());
+    double tokensPerSec = newTokens / secs;
+    tps.push_back(tokensPerSec);
+    if (m.reference)
+      base = tokensPerSec;
+    std::printf("  %-22s %8.2f tokens/s  median step %7.2f ms  rows/step %6.1f  %s\n",
+                m.name, tokensPerSec, st[st.size() / 2] * 1e3,
+                double(out->rowsComputed) / out->steps,
+                out->sequence == first ? "same tokens" : "DIFFERENT TOKENS");
+  }
+  std::printf("  speedup over the reference algorithm: cached %.1fx, uncached %.1fx\n",
+              tps[0] / base, tps[1] / base);
+
+  // Forward of the whole sequence vs the roofline.
+  std::vector<int64_t> ids(promptTokens + newTokens);
+  for (size_t i = 0; i < ids.size(); ++i)
+    ids[i] = (i * 104729 + 7) % (c.vocabSize - 8);
+  steer::ForwardRequest req;
+  double best = 1e30;
+  for (int rep = 0; rep < 3; ++rep) {
+    double t0 = now();
+    auto out = (*engine)->forward(ids, req);
+    best = std::min(best, now() - t0);
+  }
+  const double T = static_cast<double>(ids.size());
+  const double D = c.nEmbd, H = c.mlpHidden(), kv = c.kvDim();
+  const double fcRows = c.mlpType == steer::MlpType::kSwiGLU ? 2 * H : H;
+  const double perLayer = D * (D + 2 * kv) + D * D + D * fcRows + H * D;
+  double flops = 2 * T * (c.nLayers * perLayer + c.vocabSize * D);
+  flops += 2.0 * c.nLayers * T * T * D; // attention scores and values (upper bound)
+  double bytes = 0;
+  for (const auto &f : (*ckpt)->files())
+    bytes += f->fileSize();
+  double peak = peakFlops(), bw = bandwidth();
+  double roof = std::max(flops / (peak * 1e9), bytes / (bw * 1e9));
+  std::printf("forward of %.0f tokens: %.1f ms, %.1f GFLOP -> %.1f GFLOP/s\n",
+              T, best * 1e3, flops / 1e9, flops / best / 1e9);
+  std::printf("machine: peak %.1f GFLOP/s (fp32 FMA, all threads), read bandwidth %.1f GB/s\n",
+              peak, bw);
+  std::printf("roofline time %.1f ms; forward is %.2fx the roofline\n",
+              roof * 1e3, best / roof);
+  return 0;
+}
