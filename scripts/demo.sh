@@ -3,8 +3,10 @@
 #
 # The trained embedded model does not exist yet (it is its own issue), so the
 # demo generates a small Steerling-format checkpoint with RANDOM weights and
-# says so. What it shows is the pipeline as far as it stands: checkpoint ->
-# strict load -> steer IR (verified) -> optimisation pipeline -> devices.
+# says so: its text is noise, but every stage below is the real one.
+# Stages: checkpoint -> strict load -> steer IR (compiler) -> generation ->
+# concept attribution (audit) -> devices. Compiled policies (the fix) come
+# with the compiler issue.
 set -euo pipefail
 build="${1:-build}"
 bin="$build/bin"
@@ -14,26 +16,38 @@ mkdir -p "$work"
 say() { printf '\n== %s\n' "$*"; }
 
 model="$work/random-tiny"
-say "Embedded default model: not trained yet; generating a RANDOM-weight stand-in"
+say "Embedded default model: not trained yet; using a RANDOM-weight stand-in"
 if [[ ! -f "$model/config.json" ]]; then
   "$bin/steer-mkmodel" --preset tiny --seed 1 --dtype bf16 -o "$model"
 else
   echo "reusing $model (RANDOM weights, seed 1)"
 fi
+"$bin/steer-run" inspect "$model" | sed -n '1,8p'
 
-say "Compile: checkpoint -> steer IR, verified, -O2 pipeline"
+say "Compile: checkpoint -> steer IR (verified, -O2 pipeline)"
 "$bin/steerc" --model "$model" -o "$work/model.mlir"
 grep -c 'steer.weight' "$work/model.mlir" | xargs printf '%s weights referenced by symbol (none inlined)\n'
 grep -E 'steer\.(embed|block|rms_norm|known_weights|concept_features|unknown_features|compose|lm_head)' \
   "$work/model.mlir" | sed -E 's/ \{.*\}//; s/^ +/  /'
 
-say "Round trip through steer-opt (parse, verify, print)"
-"$bin/steer-opt" "$work/model.mlir" -steer-pipeline > "$work/model.roundtrip.mlir"
-cmp -s "$work/model.mlir" "$work/model.roundtrip.mlir" && echo "identical after a second pipeline run"
+prompt="Question: What is a lighthouse? Answer:"
+say "Generate (block diffusion, KV cache, greedy): \"$prompt\""
+"$bin/steer-run" generate "$model" --prompt "$prompt" --max-new-tokens 16 --greedy --json \
+  > "$work/generate.json"
+python3 - "$work/generate.json" <<'PY'
+import json, sys
+j = json.load(open(sys.argv[1]))
+t = j["timings"]
+print("text (random weights, so noise): %r" % j["text"])
+print("%d steps, %.1f tokens/s, %.2f ms per step" % (t["steps"], t["tokens_per_second"], t["mean_step_ms"]))
+PY
+
+say "Audit: which concepts drove the generated chunk"
+"$bin/steer-run" explain "$model" --prompt "$prompt" --max-new-tokens 16 --greedy --top 5
 
 say "Devices"
 "$bin/steer-run" devices
 
 echo
-echo "Demo done. Generation, attribution and compiled policies arrive with the"
-echo "runtime and compiler issues; see docs/architecture.md."
+echo "Demo done. Compiled steering policies (steerc POLICY -> artifact) and the"
+echo "trained embedded model arrive with their issues; see docs/architecture.md."

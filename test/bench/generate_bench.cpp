@@ -142,6 +142,37 @@ int main(int argc, char **argv) {
   std::printf("  speedup over the reference algorithm: cached %.1fx, uncached %.1fx\n",
               tps[0] / base, tps[1] / base);
 
+  // Steering overhead: injection (two concepts, fixed alpha from the middle
+  // layer) plus a ReLU logit mask, against the same cached run unsteered.
+  if ((*engine)->interpretable()) {
+    steer::SteeringOptions so;
+    so.injectConcepts = {1, 2};
+    so.target = 4.0;
+    so.injectLayer = c.nLayers / 2;
+    so.reluMask = {{3, 20.0f}};
+    auto resolved = steer::resolveSteering(**engine, so);
+    if (!resolved.ok())
+      return 2;
+    double plain = 0, steered = 0;
+    for (int rep = 0; rep < 3; ++rep)
+      for (bool withSteering : {false, true}) {
+        steer::GenerateRequest req;
+        req.sampling = steer::SamplingOptions::greedy(newTokens);
+        req.steering = withSteering ? &*resolved : nullptr;
+        auto out = steer::generate(**engine, prompt, req);
+        if (!out.ok())
+          return 2;
+        double total = 0;
+        for (double t : out->stepSeconds)
+          total += t;
+        double &slot = withSteering ? steered : plain;
+        slot = rep == 0 ? total : std::min(slot, total);
+      }
+    std::printf("  steering (injection + logit mask): %.1f ms vs %.1f ms "
+                "unsteered per run: overhead %+.1f%%\n",
+                steered * 1e3, plain * 1e3, 100.0 * (steered - plain) / plain);
+  }
+
   // Forward of the whole sequence vs the roofline.
   std::vector<int64_t> ids(promptTokens + newTokens);
   for (size_t i = 0; i < ids.size(); ++i)
