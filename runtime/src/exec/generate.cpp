@@ -381,11 +381,9 @@ StatusOr<GenerationResult> generate(const Engine &engine,
         lg[eos] = negInf();
         lg[mask] = negInf();
         lg[pad] = negInf();
+        // Confidence: the largest softmax probability, 1 / sum exp(l - max).
         float mx = *std::max_element(lg, lg + V);
-        double sum = 0;
-        for (int64_t t = 0; t < V; ++t)
-          sum += std::exp(static_cast<double>(lg[t]) - mx);
-        confidence[i] = static_cast<float>(1.0 / sum);
+        confidence[i] = 1.0f / kernels::sumExp(lg, V, mx);
       }
       const int64_t k = std::min<int64_t>(schedule[s], nm);
       std::vector<int64_t> order(nm);

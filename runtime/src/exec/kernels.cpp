@@ -216,6 +216,44 @@ void linearRows(const float *x, int64_t m, int64_t k, WeightRef w,
 
 float dot(const float *a, const float *b, int64_t n) { return dot1(a, b, n); }
 
+namespace {
+/// exp(x) for x <= 0 in float32: 2^k * p(r) with r = x - k ln 2 in
+/// [-ln2/2, ln2/2] and a degree-6 polynomial (relative error < 2e-7);
+/// below -87 it is 0.
+inline float expNonPositive(float x) {
+  if (!(x > -87.0f))
+    return 0.0f;
+  const float k = __builtin_roundf(x * 1.44269504088896341f);
+  const float r = (x - k * 0.693359375f) + k * 2.12194440e-4f;
+  float p = 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return p * scale;
+}
+} // namespace
+
+STEER_CLONES float sumExp(const float *x, int64_t n, float shift) {
+  constexpr int L = 16;
+  float acc[L] = {};
+  int64_t i = 0;
+  for (; i + L <= n; i += L)
+    for (int l = 0; l < L; ++l)
+      acc[l] += expNonPositive(x[i + l] - shift);
+  for (int l = 0; i + l < n; ++l)
+    acc[l] += expNonPositive(x[i + l] - shift);
+  float s = 0;
+  for (int l = 0; l < L; ++l)
+    s += acc[l];
+  return s;
+}
+
 STEER_CLONES void axpy(float a, const float *x, float *y, int64_t n) {
   for (int64_t i = 0; i < n; ++i)
     y[i] += a * x[i];

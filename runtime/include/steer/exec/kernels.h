@@ -59,6 +59,9 @@ void blockCausalAttention(const float *q, const float *k, const float *v,
                           int64_t nHead, int64_t nKv, int64_t hd, float *out);
 
 float dot(const float *a, const float *b, int64_t n);
+/// sum_i exp(x[i] - shift) in float32 (x may hold -inf), vectorised; for
+/// softmax denominators over a vocabulary.
+float sumExp(const float *x, int64_t n, float shift);
 void axpy(float a, const float *x, float *y, int64_t n);
 
 /// Number of worker threads the kernels use (default: one per core).
