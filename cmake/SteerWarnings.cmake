@@ -3,7 +3,10 @@
 function(steer_project_target target)
   target_compile_options(${target} PRIVATE
     -Wall -Wextra -Wpedantic -Werror
-    -Wno-unused-parameter)
+    -Wno-unused-parameter
+    # GCC 12 reports false -Wrestrict errors inside std::string operator+
+    # (GCC bug 105329).
+    $<$<AND:$<CXX_COMPILER_ID:GNU>,$<VERSION_LESS:$<CXX_COMPILER_VERSION>,13>>:-Wno-restrict>)
   # add_mlir_*_library compiles sources in an object library obj.<name>.
   if(TARGET obj.${target})
     steer_project_target(obj.${target})

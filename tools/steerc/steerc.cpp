@@ -8,7 +8,10 @@
 #include "steer/Dialect/Steer/IR/SteerDialect.h"
 #include "steer/Dialect/Steer/Import/ModelImport.h"
 #include "steer/Passes/Passes.h"
+#include "steer/Policy/PolicyFrontend.h"
+#include "steer/exec/engine.h"
 #include "steer/model/checkpoint.h"
+#include "steer/text/tokenizer.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
@@ -28,7 +31,15 @@ using namespace llvm;
 
 namespace {
 
-enum class EmitKind { Mlir };
+enum class EmitKind { Mlir, Profile };
+
+cl::opt<std::string> policyPath(cl::Positional, cl::desc("[POLICY]"),
+                                cl::init(""));
+cl::opt<std::string>
+    labelsPath("labels",
+               cl::desc("Concept label file (default: MODEL/concept_labels.csv "
+                        "or .jsonl when present)"),
+               cl::value_desc("file"), cl::init(""));
 
 cl::opt<std::string> modelDir("model",
                               cl::desc("Steerling checkpoint directory"),
@@ -38,7 +49,10 @@ cl::opt<std::string> outputPath("o", cl::desc("Output file ('-' for stdout)"),
 cl::opt<EmitKind>
     emit("emit", cl::desc("What to emit"), cl::init(EmitKind::Mlir),
          cl::values(clEnumValN(EmitKind::Mlir, "mlir",
-                               "the steer IR after the pipeline")));
+                               "the steer IR after the pipeline"),
+                    clEnumValN(EmitKind::Profile, "profile",
+                               "the checked policy as a human-readable "
+                               "compiled profile")));
 cl::opt<unsigned> optLevel("O",
                            cl::desc("Optimisation level (0: keep every "
                                     "intervention explicit; 2: fold)"),
@@ -62,6 +76,50 @@ int fail(const std::string &message) {
   return 2;
 }
 
+/// Parses, resolves and checks the policy, and prints the compiled profile.
+int compileProfile(const ::steer::Checkpoint &checkpoint) {
+  std::optional<::steer::ConceptLabels> labels;
+  std::string path = labelsPath;
+  if (path.empty())
+    for (const char *name : {"/concept_labels.csv", "/concept_labels.jsonl"})
+      if (sys::fs::exists(modelDir + name)) {
+        path = modelDir + name;
+        break;
+      }
+  if (!path.empty()) {
+    auto loaded = ::steer::ConceptLabels::load(path);
+    if (!loaded.ok())
+      return fail(loaded.status().toString());
+    labels = std::move(*loaded);
+  }
+  auto engine = ::steer::Engine::create(checkpoint);
+  if (!engine.ok())
+    return fail(engine.status().toString());
+  auto tokenizer = ::steer::Tokenizer::create(
+      checkpoint.config().instruct ? ::steer::TokenizerLayout::kInstruct
+                                   : ::steer::TokenizerLayout::kBase);
+  if (!tokenizer.ok())
+    return fail(tokenizer.status().toString());
+  const ::steer::ConceptLabels *table = labels ? &*labels : nullptr;
+  auto checked = ::steer::policy::checkPolicy(
+      policyPath, checkpoint.config(), table, engine->get(), tokenizer->get());
+  if (!checked.ok()) {
+    errs() << std::string(checked.status().message()) << "\n";
+    for (const std::string &line : checked.status().context())
+      errs() << "  " << line << "\n";
+    return 2;
+  }
+  std::string profile = ::steer::policy::formatProfile(
+      *checked, checkpoint.config(), engine->get(), tokenizer->get(), table);
+  std::string error;
+  auto out = mlir::openOutputFile(outputPath, &error);
+  if (!out)
+    return fail("error: " + error);
+  out->os() << profile;
+  out->keep();
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -78,6 +136,16 @@ int main(int argc, char **argv) {
   auto checkpoint = ::steer::Checkpoint::open(modelDir);
   if (!checkpoint.ok())
     return fail(checkpoint.status().toString());
+
+  if (emit == EmitKind::Profile || !policyPath.empty()) {
+    if (policyPath.empty())
+      return fail("error: --emit=profile needs a POLICY file");
+    if (emit != EmitKind::Profile)
+      return fail("error: policies compile to --emit=profile for now; their "
+                  "lowering into the steer IR and artifacts is the next "
+                  "compiler stage");
+    return compileProfile(**checkpoint);
+  }
 
   mlir::MLIRContext context;
   mlir::OwningOpRef<mlir::ModuleOp> module = mlir::steer::importCheckpoint(

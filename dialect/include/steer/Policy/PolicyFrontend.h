@@ -1,0 +1,113 @@
+//===- PolicyFrontend.h - Parse, resolve and check policy files -*- C++ -*-===//
+//
+// The front of steerc: a policy file (Protobuf text format against
+// runtime/schema/policy.proto) is parsed with source locations, every
+// concept reference is resolved through the checkpoint's label table (or
+// taken as an id, "#12"), and the static checks run. Every diagnostic names
+// file:line:col and shows the offending line.
+//
+// This library uses the runtime (labels, engine) but no MLIR; lowering the
+// checked policy to the steer dialect is the next stage.
+//
+//===----------------------------------------------------------------------===//
+#ifndef STEER_POLICY_POLICYFRONTEND_H
+#define STEER_POLICY_POLICYFRONTEND_H
+
+#include "steer/base/status.h"
+#include "steer/model/concept_labels.h"
+#include "steer/model/config.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace steer {
+class Engine;
+class Tokenizer;
+} // namespace steer
+
+namespace steer::policy {
+
+struct SourceLoc {
+  std::string file;
+  int line = 0, column = 0; // 1-based
+};
+
+struct ConceptUse {
+  int64_t id = 0;
+  std::string label; // from the table, or "" when the table has none
+  SourceLoc loc;
+};
+
+enum class Schedule { kFixed, kHardCutoff };
+
+struct GuardSpec {
+  std::vector<ConceptUse> concepts;
+  float threshold = 0;
+};
+
+struct AmplifySpec {
+  std::vector<ConceptUse> concepts;
+  float targetLogit = 8.0f;
+  int64_t layer = 8;
+  Schedule schedule = Schedule::kHardCutoff;
+  int64_t cutoffTokens = 32;
+};
+
+struct ClampSpec {
+  ConceptUse concept_;
+  float value = 0;
+};
+
+struct UnlearnSpec {
+  ConceptUse focal;
+  std::vector<ConceptUse> group;
+  float alpha = -7.0f;
+  int64_t layer = 0;
+  float reluStrength = 20.0f;
+};
+
+struct ResponseSpec {
+  std::string response;
+  /// Mean known weights over the response's tokens (n_concepts values).
+  std::vector<float> profile;
+  int64_t tokens = 0;
+};
+
+struct Rule {
+  std::string name;
+  SourceLoc loc;
+  std::optional<GuardSpec> guard;
+  std::vector<ConceptUse> suppress;
+  std::optional<AmplifySpec> amplify;
+  std::vector<ClampSpec> clamps;
+  std::optional<ResponseSpec> steerToResponse;
+  std::optional<UnlearnSpec> unlearn;
+};
+
+struct CheckedPolicy {
+  std::string path;
+  std::string source;
+  std::string description;
+  std::vector<Rule> rules;
+};
+
+/// Parses and checks `path` against a model. `labels` may be null (then
+/// only "#id" references resolve). `engine` and `tokenizer` compute
+/// steer-to-response profiles; they may be null when no rule needs them.
+StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
+                                    const ModelConfig &config,
+                                    const ConceptLabels *labels,
+                                    const Engine *engine,
+                                    const Tokenizer *tokenizer);
+
+/// The deterministic, human-readable compiled profile (steerc
+/// --emit=profile).
+std::string formatProfile(const CheckedPolicy &policy,
+                          const ModelConfig &config, const Engine *engine,
+                          const Tokenizer *tokenizer,
+                          const ConceptLabels *labels);
+
+} // namespace steer::policy
+
+#endif // STEER_POLICY_POLICYFRONTEND_H

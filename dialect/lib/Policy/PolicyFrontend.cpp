@@ -1,0 +1,559 @@
+//===- PolicyFrontend.cpp - Parse, resolve and check policy files ---------===//
+#include "steer/Policy/PolicyFrontend.h"
+
+#include "schema/policy.pb.h"
+#include "steer/exec/generate.h"
+#include "steer/io/file.h"
+#include "steer/text/tokenizer.h"
+
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <set>
+
+namespace steer::policy {
+namespace {
+
+namespace pb = google::protobuf;
+
+/// Collects diagnostics, each rendered with the source line and a caret.
+class Diagnostics {
+public:
+  Diagnostics(std::string path, const std::string &source) : path_(path) {
+    size_t start = 0;
+    for (size_t i = 0; i <= source.size(); ++i)
+      if (i == source.size() || source[i] == '\n') {
+        lines_.push_back(source.substr(start, i - start));
+        start = i + 1;
+      }
+  }
+
+  void error(const SourceLoc &loc, const std::string &message) {
+    std::string out = loc.file + ":" + std::to_string(loc.line) + ":" +
+                      std::to_string(loc.column) + ": error: " + message;
+    if (loc.line >= 1 && loc.line <= static_cast<int>(lines_.size())) {
+      const std::string &text = lines_[loc.line - 1];
+      out += "\n  " + text + "\n  " +
+             std::string(std::max(0, loc.column - 1), ' ') + "^";
+    }
+    messages_.push_back(out);
+  }
+
+  SourceLoc at(int line0, int column0) const {
+    return {path_, line0 + 1, column0 + 1};
+  }
+
+  bool empty() const { return messages_.empty(); }
+  Status status() const {
+    std::string all;
+    for (size_t i = 0; i < messages_.size(); ++i)
+      all += (i ? "\n" : "") + messages_[i];
+    return makeError(StatusCode::kInvalidArgument, all);
+  }
+
+private:
+  std::string path_;
+  std::vector<std::string> lines_;
+  std::vector<std::string> messages_;
+};
+
+class ParseErrors : public pb::io::ErrorCollector {
+public:
+  explicit ParseErrors(Diagnostics &d) : diags_(d) {}
+  void AddError(int line, pb::io::ColumnNumber column,
+                const std::string &message) override {
+    diags_.error(diags_.at(line, column), message);
+  }
+  void AddWarning(int line, pb::io::ColumnNumber column,
+                  const std::string &message) override {
+    diags_.error(diags_.at(line, column), message);
+  }
+
+private:
+  Diagnostics &diags_;
+};
+
+std::string lower(std::string s) {
+  for (char &c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+size_t editDistance(const std::string &a, const std::string &b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j)
+    prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1,
+                         prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+struct Context {
+  const ModelConfig &config;
+  const ConceptLabels *labels;
+  Diagnostics &diags;
+  const pb::TextFormat::ParseInfoTree *tree;
+
+  int64_t nConcepts() const {
+    return config.concepts ? config.concepts->nConcepts : 0;
+  }
+
+  SourceLoc loc(const pb::TextFormat::ParseInfoTree *t, const pb::Message &msg,
+                const char *field, int index = -1) {
+    const pb::FieldDescriptor *fd = msg.GetDescriptor()->FindFieldByName(field);
+    pb::TextFormat::ParseLocation l =
+        t ? t->GetLocation(fd, index) : pb::TextFormat::ParseLocation();
+    return diags.at(std::max(0, l.line), std::max(0, l.column));
+  }
+
+  /// "#12" or a label; errors name the reference and suggest near labels.
+  std::optional<ConceptUse> resolve(const std::string &ref,
+                                    const SourceLoc &where) {
+    ConceptUse use;
+    use.loc = where;
+    if (!ref.empty() && ref[0] == '#') {
+      char *end = nullptr;
+      long long id = std::strtoll(ref.c_str() + 1, &end, 10);
+      if (ref.size() < 2 || *end != '\0') {
+        diags.error(where,
+                    "'" + ref + "' is not a concept id; write #<number>");
+        return std::nullopt;
+      }
+      if (id < 0 || id >= nConcepts()) {
+        diags.error(where, "concept id " + std::to_string(id) +
+                               " is out of range: the model has " +
+                               std::to_string(nConcepts()) +
+                               " known concepts (#0 to #" +
+                               std::to_string(nConcepts() - 1) + ")");
+        return std::nullopt;
+      }
+      use.id = id;
+      if (labels)
+        if (const ConceptLabel *l = labels->find(ConceptHead::kKnown, id))
+          use.label = l->name;
+      return use;
+    }
+    if (!labels) {
+      diags.error(where, "concept '" + ref +
+                             "' is a name, but the model has no concept "
+                             "label table; pass --labels or use #<id>");
+      return std::nullopt;
+    }
+    auto found = labels->findByName(ConceptHead::kKnown, ref);
+    if (found.size() == 1) {
+      use.id = found[0]->id;
+      use.label = found[0]->name;
+      if (use.id >= nConcepts()) {
+        diags.error(where, "concept '" + ref + "' has id " +
+                               std::to_string(use.id) + ", past the model's " +
+                               std::to_string(nConcepts()) + " known concepts");
+        return std::nullopt;
+      }
+      return use;
+    }
+    if (found.size() > 1) {
+      std::string ids;
+      for (const ConceptLabel *l : found)
+        ids += (ids.empty() ? "#" : ", #") + std::to_string(l->id);
+      diags.error(where, "concept '" + ref + "' is ambiguous (" + ids +
+                             "); name it by id");
+      return std::nullopt;
+    }
+    // Did you mean: the closest labels by edit distance, then by search.
+    std::vector<std::pair<size_t, std::string>> near;
+    const std::string q = lower(ref);
+    for (const ConceptLabel &l : labels->all())
+      if (l.head == ConceptHead::kKnown) {
+        size_t d = editDistance(q, lower(l.name));
+        if (d <= std::max<size_t>(2, q.size() / 3))
+          near.push_back({d, l.name});
+      }
+    std::sort(near.begin(), near.end());
+    if (near.empty())
+      for (const auto &hit : labels->search(ref, 3, ConceptHead::kKnown, false))
+        near.push_back({0, hit.label->name});
+    std::string msg = "unknown concept '" + ref + "'";
+    if (!near.empty()) {
+      msg += "; did you mean ";
+      for (size_t i = 0; i < near.size() && i < 3; ++i)
+        msg += (i ? ", '" : "'") + near[i].second + "'";
+      msg += "?";
+    }
+    diags.error(where, msg);
+    return std::nullopt;
+  }
+
+  std::vector<ConceptUse>
+  resolveAll(const pb::TextFormat::ParseInfoTree *t, const pb::Message &msg,
+             const char *field, const pb::RepeatedPtrField<std::string> &refs) {
+    std::vector<ConceptUse> out;
+    for (int i = 0; i < refs.size(); ++i)
+      if (auto u = resolve(refs[i], loc(t, msg, field, i)))
+        out.push_back(*u);
+    return out;
+  }
+
+  void checkLayer(int64_t layer, const SourceLoc &where) {
+    if (layer < 0 || layer > config.nLayers)
+      diags.error(where, "layer " + std::to_string(layer) +
+                             " is out of range: the model has " +
+                             std::to_string(config.nLayers) +
+                             " layers (use 0 to " +
+                             std::to_string(config.nLayers) + ")");
+  }
+
+  void checkRange(double v, double lo, double hi, const char *what,
+                  const SourceLoc &where) {
+    if (!(v >= lo && v <= hi)) {
+      char buf[160];
+      std::snprintf(buf, sizeof(buf), "%s %g is out of bounds [%g, %g]", what,
+                    v, lo, hi);
+      diags.error(where, buf);
+    }
+  }
+};
+
+const pb::TextFormat::ParseInfoTree *
+nested(const pb::TextFormat::ParseInfoTree *t, const pb::Message &msg,
+       const char *field, int index = -1) {
+  if (!t)
+    return nullptr;
+  return t->GetTreeForNested(msg.GetDescriptor()->FindFieldByName(field),
+                             index);
+}
+
+} // namespace
+
+StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
+                                    const ModelConfig &config,
+                                    const ConceptLabels *labels,
+                                    const Engine *engine,
+                                    const Tokenizer *tokenizer) {
+  CheckedPolicy out;
+  out.path = path;
+  STEER_ASSIGN_OR_RETURN(out.source, readFile(path),
+                         "while reading the policy");
+  Diagnostics diags(path, out.source);
+  schema::policy::Policy proto;
+  pb::TextFormat::ParseInfoTree tree;
+  ParseErrors errors(diags);
+  pb::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&errors);
+  parser.WriteLocationsTo(&tree);
+  if (!parser.ParseFromString(out.source, &proto) || !diags.empty())
+    return diags.status();
+  if (!config.concepts)
+    return makeError(StatusCode::kInvalidArgument, path,
+                     ": the model is not interpretable; policies steer "
+                     "concepts, which it does not have");
+  out.description = proto.description();
+
+  Context ctx{config, labels, diags, &tree};
+  std::map<std::string, SourceLoc> names;
+  std::map<int64_t, std::string> amplified, suppressed; // id -> rule
+  for (int r = 0; r < proto.rule_size(); ++r) {
+    const schema::policy::Rule &pr = proto.rule(r);
+    const auto *rt = nested(&tree, proto, "rule", r);
+    Rule rule;
+    rule.name = pr.name();
+    rule.loc = ctx.loc(&tree, proto, "rule", r);
+    if (pr.name().empty()) {
+      diags.error(rule.loc, "rule " + std::to_string(r + 1) +
+                                " has no name; add name: \"...\"");
+    } else if (auto it = names.find(pr.name()); it != names.end()) {
+      diags.error(ctx.loc(rt, pr, "name"),
+                  "duplicate rule name '" + pr.name() + "' (first at line " +
+                      std::to_string(it->second.line) + ")");
+    } else {
+      names[pr.name()] = ctx.loc(rt, pr, "name");
+    }
+    const bool hasAction = pr.has_suppress() || pr.has_amplify() ||
+                           pr.clamp_size() || pr.has_steer_to_response() ||
+                           pr.has_unlearn();
+    if (!hasAction)
+      diags.error(rule.loc, "rule '" + pr.name() +
+                                "' has no action (suppress, amplify, clamp, "
+                                "steer_to_response or unlearn)");
+
+    if (pr.has_when()) {
+      const auto *gt = nested(rt, pr, "when");
+      GuardSpec g;
+      g.concepts =
+          ctx.resolveAll(gt, pr.when(), "concepts", pr.when().concepts());
+      g.threshold = pr.when().threshold();
+      if (pr.when().concepts_size() == 0)
+        diags.error(ctx.loc(rt, pr, "when"),
+                    "empty guard: 'when' needs at least one concept");
+      ctx.checkRange(g.threshold, 1e-6, 1.0 - 1e-6, "guard threshold",
+                     pr.when().threshold() != 0
+                         ? ctx.loc(gt, pr.when(), "threshold")
+                         : ctx.loc(rt, pr, "when"));
+      rule.guard = g;
+    }
+    if (pr.has_suppress()) {
+      const auto *st = nested(rt, pr, "suppress");
+      rule.suppress = ctx.resolveAll(st, pr.suppress(), "concepts",
+                                     pr.suppress().concepts());
+      if (pr.suppress().concepts_size() == 0)
+        diags.error(ctx.loc(rt, pr, "suppress"),
+                    "'suppress' needs at least one concept");
+      for (const ConceptUse &u : rule.suppress)
+        suppressed.emplace(u.id, rule.name);
+    }
+    if (pr.has_amplify()) {
+      const auto &pa = pr.amplify();
+      const auto *at = nested(rt, pr, "amplify");
+      AmplifySpec a;
+      a.concepts = ctx.resolveAll(at, pa, "concepts", pa.concepts());
+      if (pa.concepts_size() == 0)
+        diags.error(ctx.loc(rt, pr, "amplify"),
+                    "'amplify' needs at least one concept");
+      if (pa.target_logit() != 0)
+        a.targetLogit = pa.target_logit();
+      if (pa.layer() != 0)
+        a.layer = pa.layer();
+      if (pa.schedule() == schema::policy::FIXED)
+        a.schedule = Schedule::kFixed;
+      if (pa.cutoff_tokens() != 0)
+        a.cutoffTokens = pa.cutoff_tokens();
+      ctx.checkLayer(a.layer, pa.layer() ? ctx.loc(at, pa, "layer")
+                                         : ctx.loc(rt, pr, "amplify"));
+      ctx.checkRange(a.targetLogit, -50, 50, "target_logit",
+                     ctx.loc(at, pa, "target_logit"));
+      if (a.schedule == Schedule::kFixed && pa.cutoff_tokens() != 0)
+        diags.error(ctx.loc(at, pa, "cutoff_tokens"),
+                    "cutoff_tokens only applies to the HARD_CUTOFF schedule");
+      ctx.checkRange(a.cutoffTokens, 1, 1 << 20, "cutoff_tokens",
+                     ctx.loc(at, pa, "cutoff_tokens"));
+      for (const ConceptUse &u : a.concepts)
+        amplified.emplace(u.id, rule.name);
+      rule.amplify = a;
+    }
+    for (int c = 0; c < pr.clamp_size(); ++c) {
+      const auto &pc = pr.clamp(c);
+      const auto *ct = nested(rt, pr, "clamp", c);
+      ClampSpec spec;
+      if (auto u = ctx.resolve(pc.target(), ctx.loc(ct, pc, "target")))
+        spec.concept_ = *u;
+      spec.value = pc.value();
+      ctx.checkRange(spec.value, 0, 1, "clamp value", ctx.loc(ct, pc, "value"));
+      rule.clamps.push_back(spec);
+    }
+    if (pr.has_steer_to_response()) {
+      ResponseSpec s;
+      s.response = pr.steer_to_response().response();
+      if (s.response.empty())
+        diags.error(ctx.loc(rt, pr, "steer_to_response"),
+                    "'steer_to_response' needs a non-empty response");
+      rule.steerToResponse = s;
+    }
+    if (pr.has_unlearn()) {
+      const auto &pu = pr.unlearn();
+      const auto *ut = nested(rt, pr, "unlearn");
+      UnlearnSpec u;
+      if (auto f = ctx.resolve(pu.focal(), ctx.loc(ut, pu, "focal")))
+        u.focal = *f;
+      u.group = ctx.resolveAll(ut, pu, "group", pu.group());
+      if (pu.alpha() != 0)
+        u.alpha = pu.alpha();
+      u.layer = pu.layer() != 0 ? pu.layer() : config.nLayers / 2;
+      if (pu.relu_strength() != 0)
+        u.reluStrength = pu.relu_strength();
+      ctx.checkLayer(u.layer, pu.layer() ? ctx.loc(ut, pu, "layer")
+                                         : ctx.loc(rt, pr, "unlearn"));
+      ctx.checkRange(u.alpha, -100, 100, "alpha", ctx.loc(ut, pu, "alpha"));
+      ctx.checkRange(u.reluStrength, 0, 100, "relu_strength",
+                     ctx.loc(ut, pu, "relu_strength"));
+      suppressed.emplace(u.focal.id, rule.name);
+      rule.unlearn = u;
+    }
+    out.rules.push_back(std::move(rule));
+  }
+  // A concept both pushed up and pushed down is a contradiction.
+  for (const Rule &rule : out.rules)
+    if (rule.amplify)
+      for (const ConceptUse &u : rule.amplify->concepts)
+        if (auto it = suppressed.find(u.id); it != suppressed.end())
+          diags.error(
+              u.loc,
+              "concept '" +
+                  (u.label.empty() ? "#" + std::to_string(u.id) : u.label) +
+                  "' is amplified here and suppressed by rule '" + it->second +
+                  "'; drop one of them");
+  if (!diags.empty())
+    return diags.status();
+
+  // Target profiles: the model's mean known weights over the response.
+  for (Rule &rule : out.rules) {
+    if (!rule.steerToResponse)
+      continue;
+    if (!engine || !tokenizer)
+      return makeError(StatusCode::kInvalidArgument, path,
+                       ": steer_to_response needs the model to compute the "
+                       "response's concept profile");
+    STEER_ASSIGN_OR_RETURN(std::vector<int32_t> ids32,
+                           tokenizer->encode(rule.steerToResponse->response),
+                           "in rule '", rule.name, "'");
+    std::vector<int64_t> ids(ids32.begin(), ids32.end());
+    ForwardRequest req;
+    req.logits = false;
+    req.knownWeights = true;
+    STEER_ASSIGN_OR_RETURN(ForwardOutputs fo, engine->forward(ids, req),
+                           "while computing the profile of rule '", rule.name,
+                           "'");
+    const int64_t C = config.concepts->nConcepts;
+    std::vector<float> mean(C, 0.0f);
+    for (int64_t t = 0; t < fo.rows; ++t)
+      for (int64_t c = 0; c < C; ++c)
+        mean[c] += fo.knownWeights[t * C + c];
+    for (float &v : mean)
+      v /= static_cast<float>(fo.rows);
+    rule.steerToResponse->profile = std::move(mean);
+    rule.steerToResponse->tokens = fo.rows;
+  }
+  return out;
+}
+
+namespace {
+
+std::string conceptName(const ConceptUse &u) {
+  return "#" + std::to_string(u.id) + (u.label.empty() ? "" : " " + u.label);
+}
+
+std::string join(const std::vector<ConceptUse> &v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i)
+    s += (i ? ", " : "") + conceptName(v[i]);
+  return s;
+}
+
+std::string fmt(const char *f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), f, v);
+  return buf;
+}
+
+/// The tokens a vocabulary vector ranks highest, as 'text'(value).
+std::string topTokens(const std::vector<float> &v, const Tokenizer *tok,
+                      size_t n) {
+  std::vector<int64_t> idx(v.size());
+  for (size_t i = 0; i < idx.size(); ++i)
+    idx[i] = static_cast<int64_t>(i);
+  n = std::min(n, idx.size());
+  std::partial_sort(idx.begin(), idx.begin() + n, idx.end(),
+                    [&](int64_t a, int64_t b) {
+                      return v[a] > v[b] || (v[a] == v[b] && a < b);
+                    });
+  std::string s;
+  for (size_t i = 0; i < n; ++i) {
+    std::string text = "<" + std::to_string(idx[i]) + ">";
+    if (tok)
+      if (auto t = tok->decode(std::span<const int64_t>(&idx[i], 1)); t.ok())
+        text = *t;
+    s += (i ? " " : "") + std::string("'") + text + "'" +
+         fmt("(%.3g)", v[idx[i]]);
+  }
+  return s;
+}
+
+} // namespace
+
+std::string formatProfile(const CheckedPolicy &policy,
+                          const ModelConfig &config, const Engine *engine,
+                          const Tokenizer *tokenizer,
+                          const ConceptLabels *labels) {
+  std::string out = "# steer compiled profile\n";
+  out += "policy: " + policy.path + "\n";
+  if (!policy.description.empty())
+    out += "description: " + policy.description + "\n";
+  out += "model: " + std::to_string(config.nLayers) + " layers, n_embd " +
+         std::to_string(config.nEmbd) + ", " +
+         std::to_string(config.concepts ? config.concepts->nConcepts : 0) +
+         " known concepts, vocab " + std::to_string(config.vocabSize) + "\n";
+  for (const Rule &r : policy.rules) {
+    out +=
+        "\nrule '" + r.name + "' (line " + std::to_string(r.loc.line) + ")\n";
+    if (r.guard)
+      out += "  when: any of [" + join(r.guard->concepts) + "] " +
+             fmt("above %.3f", r.guard->threshold) + " on the prompt\n";
+    if (!r.suppress.empty())
+      out += "  suppress: " + join(r.suppress) +
+             " (weight 0 at generated positions)\n";
+    for (const ClampSpec &c : r.clamps)
+      out += "  clamp: " + conceptName(c.concept_) + fmt(" = %.4f\n", c.value);
+    if (r.amplify) {
+      const AmplifySpec &a = *r.amplify;
+      out += "  amplify: [" + join(a.concepts) + "]" +
+             fmt(" target %.3g logits", a.targetLogit) + " from layer " +
+             std::to_string(a.layer) + ", " +
+             (a.schedule == Schedule::kFixed
+                  ? std::string("fixed")
+                  : "hard_cutoff after " + std::to_string(a.cutoffTokens) +
+                        " tokens") +
+             "\n";
+      if (engine) {
+        SteeringOptions so;
+        for (const ConceptUse &u : a.concepts)
+          so.injectConcepts.push_back(u.id);
+        so.target = a.targetLogit;
+        so.injectLayer = a.layer;
+        if (auto res = resolveSteering(*engine, so); res.ok()) {
+          out +=
+              fmt("    alpha %.6g", res->baseAlpha) + "; promotes " +
+              topTokens(engine->vocabAlignment(res->direction), tokenizer, 5) +
+              "\n";
+        }
+      }
+    }
+    if (r.unlearn) {
+      const UnlearnSpec &u = *r.unlearn;
+      out += "  unlearn: " + conceptName(u.focal) +
+             (u.group.empty() ? "" : " with [" + join(u.group) + "]") +
+             fmt(", alpha %.3g", u.alpha) + " from layer " +
+             std::to_string(u.layer) +
+             fmt(", relu mask strength %.3g\n", u.reluStrength);
+      if (engine) {
+        SteeringOptions so;
+        so.reluMask = {{u.focal.id, u.reluStrength}};
+        if (auto res = resolveSteering(*engine, so); res.ok())
+          out += "    masks " + topTokens(res->vocabBias, tokenizer, 5) + "\n";
+      }
+    }
+    if (r.steerToResponse) {
+      const ResponseSpec &s = *r.steerToResponse;
+      out += "  steer to response: \"" + s.response + "\" (" +
+             std::to_string(s.tokens) + " tokens)\n";
+      std::vector<int64_t> idx(s.profile.size());
+      for (size_t i = 0; i < idx.size(); ++i)
+        idx[i] = static_cast<int64_t>(i);
+      size_t n = std::min<size_t>(5, idx.size());
+      std::partial_sort(idx.begin(), idx.begin() + n, idx.end(),
+                        [&](int64_t a, int64_t b) {
+                          return s.profile[a] > s.profile[b] ||
+                                 (s.profile[a] == s.profile[b] && a < b);
+                        });
+      out += "    profile top concepts:";
+      for (size_t i = 0; i < n; ++i) {
+        std::string name;
+        if (labels)
+          if (const ConceptLabel *l = labels->find(ConceptHead::kKnown, idx[i]))
+            name = " " + l->name;
+        out += " #" + std::to_string(idx[i]) + name +
+               fmt(" %.3f", s.profile[idx[i]]);
+      }
+      out += "\n";
+    }
+  }
+  return out;
+}
+
+} // namespace steer::policy
