@@ -49,7 +49,8 @@ __attribute__((target("avx512f,fma"))) double peakFlops() {
         std::printf(" ");
     }
     double secs = now() - t0;
-    best = std::max(best, 2.0 * 16 * 12 * iters * omp_get_max_threads() / secs / 1e9);
+    best = std::max(best,
+                    2.0 * 16 * 12 * iters * omp_get_max_threads() / secs / 1e9);
   }
   return best;
 }
@@ -99,9 +100,10 @@ int main(int argc, char **argv) {
   for (int64_t i = 0; i < promptTokens; ++i)
     prompt[i] = (i * 7919 + 13) % (c.vocabSize - 8);
 
-  std::printf("checkpoint %s: %lld layers, n_embd %lld, vocab %lld, %d threads\n",
-              argv[1], (long long)c.nLayers, (long long)c.nEmbd,
-              (long long)c.vocabSize, steer::kernels::threads());
+  std::printf(
+      "checkpoint %s: %lld layers, n_embd %lld, vocab %lld, %d threads\n",
+      argv[1], (long long)c.nLayers, (long long)c.nEmbd, (long long)c.vocabSize,
+      steer::kernels::threads());
   std::printf("greedy generation of %lld tokens after a %lld-token prompt "
               "(steps = tokens)\n",
               (long long)newTokens, (long long)promptTokens);
@@ -134,13 +136,15 @@ int main(int argc, char **argv) {
     tps.push_back(tokensPerSec);
     if (m.reference)
       base = tokensPerSec;
-    std::printf("  %-22s %8.2f tokens/s  median step %7.2f ms  rows/step %6.1f  %s\n",
-                m.name, tokensPerSec, st[st.size() / 2] * 1e3,
-                double(out->rowsComputed) / out->steps,
-                out->sequence == first ? "same tokens" : "DIFFERENT TOKENS");
+    std::printf(
+        "  %-22s %8.2f tokens/s  median step %7.2f ms  rows/step %6.1f  %s\n",
+        m.name, tokensPerSec, st[st.size() / 2] * 1e3,
+        double(out->rowsComputed) / out->steps,
+        out->sequence == first ? "same tokens" : "DIFFERENT TOKENS");
   }
-  std::printf("  speedup over the reference algorithm: cached %.1fx, uncached %.1fx\n",
-              tps[0] / base, tps[1] / base);
+  std::printf(
+      "  speedup over the reference algorithm: cached %.1fx, uncached %.1fx\n",
+      tps[0] / base, tps[1] / base);
 
   // Steering overhead: injection (two concepts, fixed alpha from the middle
   // layer) plus a ReLU logit mask, against the same cached run unsteered.
@@ -194,7 +198,8 @@ int main(int argc, char **argv) {
   const double fcRows = c.mlpType == steer::MlpType::kSwiGLU ? 2 * H : H;
   const double perLayer = D * (D + 2 * kv) + D * D + D * fcRows + H * D;
   double flops = 2 * T * (c.nLayers * perLayer + c.vocabSize * D);
-  flops += 2.0 * c.nLayers * T * T * D; // attention scores and values (upper bound)
+  flops +=
+      2.0 * c.nLayers * T * T * D; // attention scores and values (upper bound)
   double bytes = 0;
   for (const auto &f : (*ckpt)->files())
     bytes += f->fileSize();
@@ -202,7 +207,8 @@ int main(int argc, char **argv) {
   double roof = std::max(flops / (peak * 1e9), bytes / (bw * 1e9));
   std::printf("forward of %.0f tokens: %.1f ms, %.1f GFLOP -> %.1f GFLOP/s\n",
               T, best * 1e3, flops / 1e9, flops / best / 1e9);
-  std::printf("machine: peak %.1f GFLOP/s (fp32 FMA, all threads), read bandwidth %.1f GB/s\n",
+  std::printf("machine: peak %.1f GFLOP/s (fp32 FMA, all threads), read "
+              "bandwidth %.1f GB/s\n",
               peak, bw);
   std::printf("roofline time %.1f ms; forward is %.2fx the roofline\n",
               roof * 1e3, best / roof);

@@ -61,13 +61,14 @@ TEST_P(Linear, MatchesDoublePrecision) {
   EXPECT_EQ(0, std::memcmp(y1.data(), y.data(), s.n * sizeof(float)));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Shapes, Linear,
-    testing::Values(Shape{1, 64, 9, DType::kBF16}, Shape{5, 96, 33, DType::kBF16},
-                    Shape{17, 128, 70, DType::kBF16},
-                    Shape{33, 768, 100, DType::kBF16},
-                    Shape{7, 37, 13, DType::kF32}, Shape{20, 64, 64, DType::kF32},
-                    Shape{3, 80, 21, DType::kF16}));
+INSTANTIATE_TEST_SUITE_P(Shapes, Linear,
+                         testing::Values(Shape{1, 64, 9, DType::kBF16},
+                                         Shape{5, 96, 33, DType::kBF16},
+                                         Shape{17, 128, 70, DType::kBF16},
+                                         Shape{33, 768, 100, DType::kBF16},
+                                         Shape{7, 37, 13, DType::kF32},
+                                         Shape{20, 64, 64, DType::kF32},
+                                         Shape{3, 80, 21, DType::kF16}));
 
 TEST(SumExp, MatchesDouble) {
   std::mt19937 rng(5);

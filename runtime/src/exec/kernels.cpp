@@ -81,8 +81,8 @@ inline float hsum(v16 v) {
 /// at a time, one accumulator vector per output. kp is K padded to 16 (the
 /// padding is zero in both operands).
 template <int R>
-STEER_CLONES void tile(const float *x, int64_t ldx, const float *w,
-                       int64_t kp, float *y, int64_t ldy) {
+STEER_CLONES void tile(const float *x, int64_t ldx, const float *w, int64_t kp,
+                       float *y, int64_t ldy) {
   v16 acc[R][4];
   for (int a = 0; a < R; ++a)
     for (int b = 0; b < 4; ++b)
@@ -168,7 +168,8 @@ void linearImpl(const float *x, int64_t m, int64_t k, WeightRef w, RowOf rowOf,
   // on the thread count.
   int nt = m * n * k < (int64_t(1) << 20)
                ? 1
-               : std::max(1, std::min<int>(threads(), static_cast<int>((n + 63) / 64)));
+               : std::max(1, std::min<int>(threads(),
+                                           static_cast<int>((n + 63) / 64)));
   int64_t groups = (n + 3) / 4;
 #pragma omp parallel num_threads(nt)
   {
@@ -198,7 +199,9 @@ void linear(const float *x, int64_t m, int64_t k, WeightRef w, int64_t n,
   // bf16 weights go to the matrix unit where there is one. The choice
   // depends only on the machine and the shape, never on the row count, so
   // a row's value is the same in every call.
-  if (w.dtype == DType::kBF16 && k % 32 == 0 && amxUsable()) {
+  // Below k = 256 the packing and tile setup cost more than they save
+  // (measured on the tiny preset, k = 64).
+  if (w.dtype == DType::kBF16 && k % 32 == 0 && k >= 256 && amxUsable()) {
     int nt = m * n * k < (int64_t(1) << 22) ? 1 : threads();
     linearAmxBf16(x, m, k, static_cast<const uint16_t *>(w.data), n, y, ldy,
                   nt);

@@ -53,7 +53,8 @@ void configure() {
 
 bool amxUsable() {
   static const bool usable = [] {
-    if (const char *off = std::getenv("STEER_NO_AMX"); off && *off && *off != '0')
+    if (const char *off = std::getenv("STEER_NO_AMX");
+        off && *off && *off != '0')
       return false;
     unsigned a, b, c, d;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
@@ -97,7 +98,8 @@ void linearAmxBf16(const float *x, int64_t m, int64_t k, const uint16_t *w,
           _mm512_cvtepu16_epi32(_mm512_castsi512_si256(hbits)), 16));
       __m512 hb = _mm512_castsi512_ps(_mm512_slli_epi32(
           _mm512_cvtepu16_epi32(_mm512_extracti64x4_epi64(hbits, 1)), 16));
-      __m512bh l = _mm512_cvtne2ps_pbh(_mm512_sub_ps(b, hb), _mm512_sub_ps(a, ha));
+      __m512bh l =
+          _mm512_cvtne2ps_pbh(_mm512_sub_ps(b, hb), _mm512_sub_ps(a, ha));
       uint16_t *hd = hi.data() + (mb * kChunks + kc) * tileElems;
       uint16_t *ld = lo.data() + (mb * kChunks + kc) * tileElems;
       _mm512_i32scatter_epi32(hd, idx, hbits, 4);
