@@ -199,9 +199,11 @@ void linear(const float *x, int64_t m, int64_t k, WeightRef w, int64_t n,
   // bf16 weights go to the matrix unit where there is one. The choice
   // depends only on the machine and the shape, never on the row count, so
   // a row's value is the same in every call.
-  // Below k = 256 the packing and tile setup cost more than they save
-  // (measured on the tiny preset, k = 64).
-  if (w.dtype == DType::kBF16 && k % 32 == 0 && k >= 256 && amxUsable()) {
+  // Small layers (k < 256 or n * k < 2^18 per row) stay on the vector path:
+  // tile setup and packing cost more than they save there (measured on the
+  // tiny preset, whose steps got 2x slower on AMX).
+  if (w.dtype == DType::kBF16 && k % 32 == 0 && k >= 256 &&
+      n * k >= (int64_t(1) << 18) && amxUsable()) {
     int nt = m * n * k < (int64_t(1) << 22) ? 1 : threads();
     linearAmxBf16(x, m, k, static_cast<const uint16_t *>(w.data), n, y, ldy,
                   nt);
@@ -220,41 +222,46 @@ void linearRows(const float *x, int64_t m, int64_t k, WeightRef w,
 float dot(const float *a, const float *b, int64_t n) { return dot1(a, b, n); }
 
 namespace {
-/// exp(x) for x <= 0 in float32: 2^k * p(r) with r = x - k ln 2 in
-/// [-ln2/2, ln2/2] and a degree-6 polynomial (relative error < 2e-7);
-/// below -87 it is 0.
-inline float expNonPositive(float x) {
-  if (!(x > -87.0f))
-    return 0.0f;
-  const float k = __builtin_roundf(x * 1.44269504088896341f);
-  const float r = (x - k * 0.693359375f) + k * 2.12194440e-4f;
-  float p = 1.0f / 720.0f;
+/// exp(x) for x <= 0, 16 lanes at a time in float32: 2^k * p(r) with
+/// k = round(x / ln 2) (by the 1.5 * 2^23 trick), r = x - k ln 2 in two
+/// parts, and a degree-6 polynomial (relative error < 2e-7); lanes below
+/// -87 (and -inf) give 0.
+[[gnu::always_inline]] inline v16 expNonPositive(v16 x) {
+  const v16 big = v16{} + 12582912.0f; // 1.5 * 2^23
+  v16 lo = v16{} - 87.0f;
+  v16 xc = x > lo ? x : lo; // keep the arithmetic finite
+  v16 k = (xc * 1.44269504088896341f + big) - big;
+  v16 r = (xc - k * 0.693359375f) + k * 2.12194440e-4f;
+  v16 p = v16{} + 1.0f / 720.0f;
   p = p * r + 1.0f / 120.0f;
   p = p * r + 1.0f / 24.0f;
   p = p * r + 1.0f / 6.0f;
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, 4);
-  return p * scale;
+  using vi = int32_t __attribute__((vector_size(64)));
+  vi bits = (__builtin_convertvector(k, vi) + 127) << 23;
+  v16 scale;
+  std::memcpy(&scale, &bits, sizeof(scale));
+  v16 zero = v16{};
+  return x > lo ? p * scale : zero;
 }
 } // namespace
 
 STEER_CLONES float sumExp(const float *x, int64_t n, float shift) {
-  constexpr int L = 16;
-  float acc[L] = {};
+  v16 acc = v16{};
   int64_t i = 0;
-  for (; i + L <= n; i += L)
-    for (int l = 0; l < L; ++l)
-      acc[l] += expNonPositive(x[i + l] - shift);
-  for (int l = 0; i + l < n; ++l)
-    acc[l] += expNonPositive(x[i + l] - shift);
-  float s = 0;
-  for (int l = 0; l < L; ++l)
-    s += acc[l];
-  return s;
+  for (; i + 16 <= n; i += 16) {
+    v16 v;
+    std::memcpy(&v, x + i, sizeof(v));
+    acc += expNonPositive(v - shift);
+  }
+  if (i < n) {
+    v16 v = v16{} - INFINITY; // exp(-inf) = 0 in the unused lanes
+    std::memcpy(&v, x + i, (n - i) * sizeof(float));
+    acc += expNonPositive(v - shift);
+  }
+  return hsum(acc);
 }
 
 STEER_CLONES void axpy(float a, const float *x, float *y, int64_t n) {
