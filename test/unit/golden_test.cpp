@@ -213,6 +213,55 @@ TEST_P(Golden, CachedAndUncachedSamplingAgree) {
   EXPECT_LT(rows[0], rows[1] / 2) << "the cache should skip most rows";
 }
 
+TEST_P(Golden, CacheStaysExactUnderGuidanceAndProfiles) {
+  // Classifier-free guidance masks the prompt in a second stream whose
+  // cached rows receive the injection; a hard cutoff changes alpha mid-run,
+  // which must drop those rows. A target profile and stop tokens ride along.
+  std::vector<int64_t> prompt = ints("forward.ids");
+  const int64_t C = engine_->config().concepts->nConcepts;
+  SteeringOptions so;
+  so.injectConcepts = {1, 2};
+  so.target = 6.0;
+  so.injectLayer = 1;
+  so.schedule = InjectSchedule::kHardCutoff;
+  so.cutoffTokens = 5;
+  so.weights.profile.assign(C, 0.0f);
+  so.weights.profile[4] = 0.9f;
+  auto resolved = resolveSteering(*engine_, so);
+  ASSERT_TRUE(resolved.ok()) << resolved.status().toString();
+  std::vector<std::vector<int64_t>> seqs;
+  for (bool cache : {true, false}) {
+    GenerateRequest req;
+    req.sampling = SamplingOptions::greedy(3 * engine_->config().diffBlockSize);
+    req.sampling.cfgScale = 1.5;
+    req.sampling.useCache = cache;
+    req.steering = &*resolved;
+    auto out = generate(*engine_, prompt, req);
+    ASSERT_TRUE(out.ok()) << out.status().toString();
+    seqs.push_back(out->sequence);
+  }
+  EXPECT_EQ(seqs[0], seqs[1]);
+  // The profile changes what is generated.
+  GenerateRequest plain;
+  plain.sampling = SamplingOptions::greedy(3 * engine_->config().diffBlockSize);
+  plain.sampling.cfgScale = 1.5;
+  auto base = generate(*engine_, prompt, plain);
+  ASSERT_TRUE(base.ok());
+  EXPECT_NE(base->sequence, seqs[0]);
+
+  // A stop token ends generation after the block that produced it.
+  const int64_t B = engine_->config().diffBlockSize;
+  const int64_t stop = base->sequence[prompt.size()];
+  GenerateRequest stopping;
+  stopping.sampling = SamplingOptions::greedy(3 * B);
+  stopping.sampling.cfgScale = 1.5;
+  stopping.sampling.stopTokens = {stop};
+  auto stopped = generate(*engine_, prompt, stopping);
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_EQ(stopped->steps, B); // one block of B single-token steps
+  EXPECT_TRUE(stopped->generated.empty()); // cut at the stop token
+}
+
 INSTANTIATE_TEST_SUITE_P(Cases, Golden,
                          testing::Values(Case{"tiny-f32", 1e-4},
                                          Case{"tiny-bf16", 1e-3}),
