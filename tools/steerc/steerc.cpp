@@ -31,7 +31,7 @@ using namespace llvm;
 
 namespace {
 
-enum class EmitKind { Mlir, Profile };
+enum class EmitKind { Auto, Mlir, Profile, Artifact };
 
 cl::opt<std::string> policyPath(cl::Positional, cl::desc("[POLICY]"),
                                 cl::init(""));
@@ -47,8 +47,13 @@ cl::opt<std::string> modelDir("model",
 cl::opt<std::string> outputPath("o", cl::desc("Output file ('-' for stdout)"),
                                 cl::value_desc("file"), cl::init("-"));
 cl::opt<EmitKind>
-    emit("emit", cl::desc("What to emit"), cl::init(EmitKind::Mlir),
-         cl::values(clEnumValN(EmitKind::Mlir, "mlir",
+    emit("emit",
+         cl::desc("What to emit (default: an artifact for a policy, the "
+                  "model's IR otherwise)"),
+         cl::init(EmitKind::Auto),
+         cl::values(clEnumValN(EmitKind::Artifact, "artifact",
+                               "the deployable artifact (needs -o FILE)"),
+                    clEnumValN(EmitKind::Mlir, "mlir",
                                "the steer IR after the pipeline"),
                     clEnumValN(EmitKind::Profile, "profile",
                                "the checked policy as a human-readable "
@@ -76,8 +81,9 @@ int fail(const std::string &message) {
   return 2;
 }
 
-/// Parses, resolves and checks the policy, and prints the compiled profile.
-int compileProfile(const ::steer::Checkpoint &checkpoint) {
+/// Parses, resolves and checks the policy, then prints the compiled
+/// profile or writes the artifact.
+int compilePolicy(const ::steer::Checkpoint &checkpoint, bool artifact) {
   std::optional<::steer::ConceptLabels> labels;
   std::string path = labelsPath;
   if (path.empty())
@@ -109,6 +115,14 @@ int compileProfile(const ::steer::Checkpoint &checkpoint) {
       errs() << "  " << line << "\n";
     return 2;
   }
+  if (artifact) {
+    ::steer::Status s = ::steer::policy::writePolicyArtifact(
+        *checked, checkpoint, **engine, "O" + std::to_string(optLevel),
+        outputPath);
+    if (!s.ok())
+      return fail(s.toString());
+    return 0;
+  }
   std::string profile = ::steer::policy::formatProfile(
       *checked, checkpoint.config(), engine->get(), tokenizer->get(), table);
   std::string error;
@@ -137,15 +151,19 @@ int main(int argc, char **argv) {
   if (!checkpoint.ok())
     return fail(checkpoint.status().toString());
 
-  if (emit == EmitKind::Profile || !policyPath.empty()) {
+  if (emit == EmitKind::Auto)
+    emit = policyPath.empty() ? EmitKind::Mlir : EmitKind::Artifact;
+  if (emit == EmitKind::Profile || emit == EmitKind::Artifact) {
     if (policyPath.empty())
-      return fail("error: --emit=profile needs a POLICY file");
-    if (emit != EmitKind::Profile)
-      return fail("error: policies compile to --emit=profile for now; their "
-                  "lowering into the steer IR and artifacts is the next "
-                  "compiler stage");
-    return compileProfile(**checkpoint);
+      return fail(
+          "error: --emit=profile and --emit=artifact need a POLICY file");
+    if (emit == EmitKind::Artifact && outputPath == "-")
+      return fail("error: an artifact is binary; give the output file with -o");
+    return compilePolicy(**checkpoint, emit == EmitKind::Artifact);
   }
+  if (!policyPath.empty())
+    return fail("error: policies are not lowered into the steer IR yet; use "
+                "--emit=profile or --emit=artifact");
 
   mlir::MLIRContext context;
   mlir::OwningOpRef<mlir::ModuleOp> module = mlir::steer::importCheckpoint(

@@ -2,12 +2,15 @@
 #include "steer/Policy/PolicyFrontend.h"
 
 #include "schema/policy.pb.h"
+#include "steer/artifact/artifact.h"
 #include "steer/exec/generate.h"
 #include "steer/io/file.h"
+#include "steer/model/checkpoint.h"
 #include "steer/text/tokenizer.h"
 
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <cmath>
@@ -389,6 +392,32 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
                   (u.label.empty() ? "#" + std::to_string(u.id) : u.label) +
                   "' is amplified here and suppressed by rule '" + it->second +
                   "'; drop one of them");
+  // The runtime applies one injection and one target profile per request.
+  const Rule *injecting = nullptr, *responding = nullptr;
+  for (const Rule &rule : out.rules) {
+    if (rule.amplify || rule.unlearn) {
+      if (injecting)
+        diags.error(rule.loc, "rule '" + rule.name +
+                                  "' injects a direction, and so does rule '" +
+                                  injecting->name +
+                                  "'; one injecting rule (amplify or "
+                                  "unlearn) per policy is supported");
+      else
+        injecting = &rule;
+      if (rule.amplify && rule.unlearn)
+        diags.error(rule.loc, "rule '" + rule.name +
+                                  "' both amplifies and unlearns; split it");
+    }
+    if (rule.steerToResponse) {
+      if (responding)
+        diags.error(rule.loc, "rule '" + rule.name +
+                                  "' steers to a response, and so does rule '" +
+                                  responding->name +
+                                  "'; one target profile per policy");
+      else
+        responding = &rule;
+    }
+  }
   if (!diags.empty())
     return diags.status();
 
@@ -421,6 +450,124 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
     rule.steerToResponse->tokens = fo.rows;
   }
   return out;
+}
+
+namespace {
+
+schema::ConceptRef toRef(const ConceptUse &u) {
+  schema::ConceptRef r;
+  r.set_id(u.id);
+  r.set_label(u.label);
+  r.set_head(schema::ConceptRef::KNOWN);
+  return r;
+}
+
+ArtifactTensor floatTensor(std::string name, const std::vector<float> &v) {
+  return {std::move(name),
+          DType::kF32,
+          {static_cast<int64_t>(v.size())},
+          std::string(reinterpret_cast<const char *>(v.data()),
+                      v.size() * sizeof(float))};
+}
+
+} // namespace
+
+Status writePolicyArtifact(const CheckedPolicy &policy,
+                           const Checkpoint &checkpoint, const Engine &engine,
+                           const std::string &optLevel,
+                           const std::string &outPath) {
+  schema::Manifest m;
+  m.set_model_config_json(modelConfigToJson(checkpoint.config()));
+  m.set_policy_source(policy.source);
+  m.set_policy_xxh64(
+      hashHex(XXH64(policy.source.data(), policy.source.size(), 0)));
+  m.mutable_provenance()->set_compiler_version("steerc 0.1.0");
+  m.mutable_provenance()->set_optimization_level(optLevel);
+  STEER_ASSIGN_OR_RETURN(*m.mutable_checkpoint(),
+                         describeCheckpoint(checkpoint),
+                         "while hashing the checkpoint");
+  std::vector<ArtifactTensor> tensors;
+  for (const Rule &r : policy.rules) {
+    schema::Rule *pr = m.add_rules();
+    pr->set_name(r.name);
+    pr->mutable_location()->set_file(r.loc.file);
+    pr->mutable_location()->set_line(r.loc.line);
+    pr->mutable_location()->set_column(r.loc.column);
+    if (r.guard) {
+      for (const ConceptUse &u : r.guard->concepts)
+        *pr->mutable_guard()->add_concepts() = toRef(u);
+      pr->mutable_guard()->set_threshold(r.guard->threshold);
+    }
+    for (const ConceptUse &u : r.suppress)
+      *pr->add_suppress() = toRef(u);
+    for (const ClampSpec &c : r.clamps) {
+      schema::Clamp *pc = pr->add_clamp();
+      *pc->mutable_target() = toRef(c.concept_);
+      pc->set_value(c.value);
+    }
+    if (r.amplify || r.unlearn) {
+      SteeringOptions so;
+      schema::Injection *in = pr->mutable_injection();
+      if (r.amplify) {
+        const AmplifySpec &a = *r.amplify;
+        in->set_kind(schema::Injection::AMPLIFY);
+        for (const ConceptUse &u : a.concepts) {
+          so.injectConcepts.push_back(u.id);
+          *in->add_concepts() = toRef(u);
+        }
+        so.target = a.targetLogit;
+        so.normalizeTarget = true;
+        so.injectLayer = a.layer;
+        so.schedule = a.schedule == Schedule::kFixed
+                          ? InjectSchedule::kFixed
+                          : InjectSchedule::kHardCutoff;
+        so.cutoffTokens = a.cutoffTokens;
+        in->set_target(a.targetLogit);
+        in->set_layer(static_cast<int32_t>(a.layer));
+        in->set_schedule(a.schedule == Schedule::kFixed ? schema::FIXED
+                                                        : schema::HARD_CUTOFF);
+        in->set_cutoff_tokens(static_cast<int32_t>(a.cutoffTokens));
+      } else {
+        const UnlearnSpec &u = *r.unlearn;
+        in->set_kind(schema::Injection::UNLEARN);
+        so.injectConcepts.push_back(u.focal.id);
+        *in->add_concepts() = toRef(u.focal);
+        for (const ConceptUse &g : u.group)
+          if (g.id != u.focal.id) {
+            so.injectConcepts.push_back(g.id);
+            *in->add_concepts() = toRef(g);
+          }
+        so.target = u.alpha;
+        so.normalizeTarget = false;
+        so.injectLayer = u.layer;
+        so.schedule = InjectSchedule::kFixed;
+        so.reluMask = {{u.focal.id, u.reluStrength}};
+        in->set_target(u.alpha);
+        in->set_layer(static_cast<int32_t>(u.layer));
+        in->set_schedule(schema::FIXED);
+        *in->mutable_relu_focal() = toRef(u.focal);
+        in->set_relu_strength(u.reluStrength);
+      }
+      STEER_ASSIGN_OR_RETURN(ResolvedSteering rs, resolveSteering(engine, so),
+                             "in rule '", r.name, "'");
+      in->set_alpha(rs.baseAlpha);
+      in->set_direction_tensor("rule." + r.name + ".direction");
+      tensors.push_back(floatTensor(in->direction_tensor(), rs.direction));
+      if (!rs.vocabBias.empty()) {
+        in->set_vocab_bias_tensor("rule." + r.name + ".vocab_bias");
+        tensors.push_back(floatTensor(in->vocab_bias_tensor(), rs.vocabBias));
+      }
+    }
+    if (r.steerToResponse) {
+      schema::SteerToResponse *s = pr->mutable_steer_to_response();
+      s->set_response(r.steerToResponse->response);
+      s->set_tokens(static_cast<int32_t>(r.steerToResponse->tokens));
+      s->set_profile_tensor("rule." + r.name + ".profile");
+      tensors.push_back(
+          floatTensor(s->profile_tensor(), r.steerToResponse->profile));
+    }
+  }
+  return writeArtifact(outPath, std::move(m), std::move(tensors));
 }
 
 namespace {

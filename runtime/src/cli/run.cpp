@@ -1,4 +1,5 @@
 //===- run.cpp - steer-run generate, explain, forward, embed --------------===//
+#include "steer/artifact/apply.h"
 #include "steer/cli/commands.h"
 #include "steer/exec/attribution.h"
 #include "steer/io/safetensors_writer.h"
@@ -17,15 +18,31 @@ namespace steer::cli {
 namespace {
 
 struct Loaded {
+  std::unique_ptr<Artifact> artifact; // when the model path is an artifact
   std::unique_ptr<Checkpoint> checkpoint;
   std::unique_ptr<Engine> engine;
   std::unique_ptr<Tokenizer> tokenizer;
   std::vector<int64_t> ids;
 };
 
+bool isRegularFile(const std::string &path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
 StatusOr<Loaded> load(const ModelInput &in) {
   Loaded l;
-  STEER_ASSIGN_OR_RETURN(l.checkpoint, Checkpoint::open(in.dir));
+  if (isRegularFile(in.dir)) {
+    // A thin artifact: the checkpoint it was compiled against, verified.
+    STEER_ASSIGN_OR_RETURN(l.artifact, Artifact::open(in.dir));
+    const std::string &dir = l.artifact->manifest().checkpoint().path();
+    STEER_ASSIGN_OR_RETURN(l.checkpoint, Checkpoint::open(dir),
+                           "while opening the checkpoint ", in.dir,
+                           " was compiled against");
+    STEER_RETURN_IF_ERROR(verifyCheckpoint(*l.artifact, *l.checkpoint));
+  } else {
+    STEER_ASSIGN_OR_RETURN(l.checkpoint, Checkpoint::open(in.dir));
+  }
   STEER_ASSIGN_OR_RETURN(l.engine, Engine::create(*l.checkpoint));
   STEER_ASSIGN_OR_RETURN(l.tokenizer,
                          Tokenizer::create(l.checkpoint->config().instruct
@@ -120,17 +137,36 @@ StepCallback progressCallback(bool enabled, int64_t totalSteps,
 
 struct Generated {
   Loaded model;
+  AppliedPolicy policy;
   GenerationResult result;
   double seconds = 0;
 };
+
+/// Rules of an artifact that fire on this prompt, and the steering they add.
+StatusOr<AppliedPolicy> policyFor(const Loaded &m) {
+  if (!m.artifact)
+    return AppliedPolicy{};
+  return applyArtifact(*m.artifact, *m.engine, m.ids);
+}
+
+std::string firedLine(const Loaded &m, const AppliedPolicy &p) {
+  if (!m.artifact)
+    return "";
+  std::string s = "steer-run: rules fired: ";
+  for (size_t i = 0; i < p.fired.size(); ++i)
+    s += (i ? ", " : "") + p.fired[i];
+  return p.fired.empty() ? "steer-run: no rule fired\n" : s + "\n";
+}
 
 StatusOr<Generated> runGeneration(const GenerateOptions &o, bool concepts,
                                   StepCallback inner) {
   Generated g;
   STEER_ASSIGN_OR_RETURN(g.model, load(o.input));
   STEER_ASSIGN_OR_RETURN(SamplingOptions s, sampling(o));
+  STEER_ASSIGN_OR_RETURN(g.policy, policyFor(g.model));
   GenerateRequest req;
   req.sampling = s;
+  req.steering = g.policy.any() ? &g.policy.steering : nullptr;
   req.wantConcepts = concepts;
   req.callback = progressCallback(o.progress, s.steps.value_or(s.maxNewTokens),
                                   std::move(inner));
@@ -154,13 +190,17 @@ bool exists(const std::string &path) {
 StatusOr<std::string> generate(const GenerateOptions &o) {
   STEER_ASSIGN_OR_RETURN(Generated g, runGeneration(o, false, nullptr));
   std::string text = decode(*g.model.tokenizer, g.result.generated);
-  if (!o.json)
+  if (!o.json) {
+    std::fputs(firedLine(g.model, g.policy).c_str(), stderr);
     return text + "\n";
+  }
   nlohmann::ordered_json j;
   j["text"] = text;
   j["prompt_tokens"] = g.result.promptTokens;
   j["sequence"] = g.result.sequence;
   j["generated"] = g.result.generated;
+  if (g.model.artifact)
+    j["rules_fired"] = g.policy.fired;
   double stepMs = 0;
   for (double s : g.result.stepSeconds)
     stepMs += s * 1e3;
@@ -193,8 +233,10 @@ StatusOr<std::string> explain(const ExplainOptions &o) {
                      ": explain needs an interpretable checkpoint");
   engine = probe.engine.get();
   STEER_ASSIGN_OR_RETURN(SamplingOptions s, sampling(o.generation));
+  STEER_ASSIGN_OR_RETURN(AppliedPolicy policy, policyFor(probe));
   GenerateRequest req;
   req.sampling = s;
+  req.steering = policy.any() ? &policy.steering : nullptr;
   req.wantConcepts = true;
   req.callback = progressCallback(o.generation.progress,
                                   s.steps.value_or(s.maxNewTokens), collect);
@@ -236,6 +278,8 @@ StatusOr<std::string> explain(const ExplainOptions &o) {
     nlohmann::ordered_json j;
     j["text"] = decode(*probe.tokenizer, result.generated);
     j["sequence"] = result.sequence;
+    if (probe.artifact)
+      j["rules_fired"] = policy.fired;
     j["verification"] = {{"max_abs_error", maxError},
                          {"max_abs_logit", maxLogit},
                          {"tokens", attributions.size()}};
@@ -257,7 +301,8 @@ StatusOr<std::string> explain(const ExplainOptions &o) {
     }
     return j.dump(2) + "\n";
   }
-  std::string out = decode(*probe.tokenizer, result.generated) + "\n";
+  std::string out = firedLine(probe, policy);
+  out += decode(*probe.tokenizer, result.generated) + "\n";
   char line[256];
   for (size_t n = 0; n < chunks.size(); ++n) {
     const ChunkAttribution &ch = chunks[n];

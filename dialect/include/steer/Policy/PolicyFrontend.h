@@ -22,6 +22,7 @@
 #include <vector>
 
 namespace steer {
+class Checkpoint;
 class Engine;
 class Tokenizer;
 } // namespace steer
@@ -100,6 +101,13 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
                                     const ConceptLabels *labels,
                                     const Engine *engine,
                                     const Tokenizer *tokenizer);
+
+/// Folds a checked policy into an artifact file (thin: the checkpoint is
+/// linked by path and per-file xxh64).
+Status writePolicyArtifact(const CheckedPolicy &policy,
+                           const Checkpoint &checkpoint, const Engine &engine,
+                           const std::string &optLevel,
+                           const std::string &outPath);
 
 /// The deterministic, human-readable compiled profile (steerc
 /// --emit=profile).

@@ -1,0 +1,88 @@
+//===- artifact.h - Compiled Steer artifacts --------------------*- C++ -*-===//
+//
+// A compiled policy in one file. Byte layout (all integers little-endian):
+//
+//   offset  size  field
+//   0       8     magic "STEERART"
+//   8       4     format version (u32), kArtifactVersion
+//   12      4     flags (u32): bit 0 = self-contained (weights embedded);
+//                 this version writes thin artifacts (flags 0) that link the
+//                 checkpoint by path and per-file xxh64
+//   16      8     manifest length N (u64)
+//   24      8     data section offset D (u64), a multiple of 64, >= 40 + N
+//   32      8     xxh64 of the manifest bytes (u64)
+//   40      N     manifest: steer.schema.Manifest (schema/artifact.proto),
+//                 protobuf binary, deterministic serialisation
+//   40+N    ...   zero bytes up to D
+//   D       ...   tensor data: each tensor at D + entry.offset (64-aligned),
+//                 entry.size bytes, checked against entry.xxh64 on load
+//
+// Loading refuses a wrong magic, an unknown version, a manifest or tensor
+// whose checksum does not match (tampering), a file shorter than its
+// sections (truncation), and (verifyCheckpoint) a checkpoint whose files
+// differ from the ones the artifact was compiled against.
+//
+// Lifetime: an Artifact owns its memory map; TensorViews and the manifest
+// are valid while it lives.
+//
+//===----------------------------------------------------------------------===//
+#pragma once
+
+#include "steer/base/status.h"
+#include "steer/io/file.h"
+#include "steer/io/safetensors.h"
+
+#include "schema/artifact.pb.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace steer {
+
+class Checkpoint;
+
+inline constexpr char kArtifactMagic[8] = {'S', 'T', 'E', 'E',
+                                           'R', 'A', 'R', 'T'};
+inline constexpr uint32_t kArtifactVersion = 1;
+
+/// A tensor to write into an artifact.
+struct ArtifactTensor {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  std::string bytes;
+};
+
+/// Writes `manifest` (whose tensor directory is filled in here) and the
+/// tensors to `path`, atomically. Same inputs, same bytes.
+Status writeArtifact(const std::string &path, schema::Manifest manifest,
+                     std::vector<ArtifactTensor> tensors);
+
+class Artifact {
+public:
+  static StatusOr<std::unique_ptr<Artifact>> open(const std::string &path);
+
+  const std::string &path() const { return file_.path(); }
+  const schema::Manifest &manifest() const { return manifest_; }
+  const TensorView *tensor(const std::string &name) const;
+
+private:
+  MappedFile file_;
+  schema::Manifest manifest_;
+  std::map<std::string, TensorView> tensors_;
+};
+
+/// xxh64 of a whole file, as 16 lowercase hex digits.
+StatusOr<std::string> hashFile(const std::string &path);
+std::string hashHex(uint64_t h);
+
+/// The checkpoint's files and their digests, for a manifest.
+StatusOr<schema::CheckpointRef>
+describeCheckpoint(const Checkpoint &checkpoint);
+
+/// Refuses a checkpoint whose files differ from the artifact's record.
+Status verifyCheckpoint(const Artifact &artifact, const Checkpoint &checkpoint);
+
+} // namespace steer
