@@ -1,0 +1,259 @@
+//===- diff.cpp - Semantic diff of two compiled artifacts -----------------===//
+#include "steer/cli/diff.h"
+
+#include "steer/text/tokenizer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <numeric>
+
+namespace steer::cli {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+std::string ref(const schema::ConceptRef &c) {
+  return "#" + std::to_string(c.id()) +
+         (c.label().empty() ? "" : " " + c.label());
+}
+
+std::string
+refs(const google::protobuf::RepeatedPtrField<schema::ConceptRef> &v) {
+  std::string s;
+  for (int i = 0; i < v.size(); ++i)
+    s += (i ? ", " : "") + ref(v[i]);
+  return "[" + s + "]";
+}
+
+std::string num(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.6g", v);
+  return buf;
+}
+
+std::vector<float> floats(const Artifact &a, const std::string &name) {
+  const TensorView *v = a.tensor(name);
+  if (!v || v->dtype != DType::kF32)
+    return {};
+  std::vector<float> out(v->bytes / 4);
+  std::memcpy(out.data(), v->data, v->bytes);
+  return out;
+}
+
+/// Each rule as ordered (field, value) lines: what a reviewer compares.
+std::vector<std::pair<std::string, std::string>> fields(const schema::Rule &r) {
+  std::vector<std::pair<std::string, std::string>> f;
+  if (r.has_guard())
+    f.push_back({"guard", "any of " + refs(r.guard().concepts()) +
+                              " >= " + num(r.guard().threshold())});
+  if (r.suppress_size())
+    f.push_back({"suppress", refs(r.suppress())});
+  for (const schema::Clamp &c : r.clamp())
+    f.push_back({"clamp " + ref(c.target()), num(c.value())});
+  if (r.has_injection()) {
+    const schema::Injection &in = r.injection();
+    f.push_back(
+        {"injection",
+         std::string(in.kind() == schema::Injection::AMPLIFY ? "amplify"
+                                                             : "unlearn") +
+             " " + refs(in.concepts())});
+    f.push_back({"injection target", num(in.target())});
+    f.push_back({"injection alpha", num(in.alpha())});
+    f.push_back({"injection layer", std::to_string(in.layer())});
+    f.push_back({"injection schedule",
+                 in.schedule() == schema::HARD_CUTOFF
+                     ? "hard_cutoff after " +
+                           std::to_string(in.cutoff_tokens()) + " tokens"
+                     : std::string("fixed")});
+    if (!in.vocab_bias_tensor().empty())
+      f.push_back({"relu mask", ref(in.relu_focal()) + " strength " +
+                                    num(in.relu_strength())});
+  }
+  if (r.has_steer_to_response())
+    f.push_back(
+        {"steer to response", "\"" + r.steer_to_response().response() + "\""});
+  return f;
+}
+
+struct Line {
+  char kind; // '+', '-', '~', ' '
+  std::string text;
+};
+
+std::string tokenText(const Tokenizer *tok, int64_t id) {
+  if (tok)
+    if (auto t = tok->decode(std::span<const int64_t>(&id, 1)); t.ok())
+      return *t;
+  return "<" + std::to_string(id) + ">";
+}
+
+} // namespace
+
+StatusOr<DiffResult> diffArtifacts(const Artifact &a, const Artifact &b,
+                                   DiffFormat format) {
+  auto tok = Tokenizer::create(TokenizerLayout::kInstruct);
+  const Tokenizer *t = tok.ok() ? tok->get() : nullptr;
+  std::vector<Line> lines;
+  Json changes = Json::array();
+  auto note = [&](char kind, const std::string &rule, const std::string &what,
+                  const std::string &before, const std::string &after) {
+    std::string text = "rule '" + rule + "': " + what;
+    if (kind == '~' && before.empty())
+      text += ": " + after;
+    else if (kind == '~')
+      text += ": " + before + " -> " + after;
+    else if (!after.empty() || !before.empty())
+      text += " " + (kind == '+' ? after : before);
+    lines.push_back({kind, text});
+    changes.push_back({{"change", kind == '+'   ? "added"
+                                  : kind == '-' ? "removed"
+                                                : "changed"},
+                       {"rule", rule},
+                       {"what", what},
+                       {"before", before},
+                       {"after", after}});
+  };
+
+  if (a.manifest().model_config_json() != b.manifest().model_config_json())
+    lines.push_back(
+        {'~', "model config differs (compiled for different models)"});
+  std::map<std::string, const schema::Rule *> ra, rb;
+  for (const auto &r : a.manifest().rules())
+    ra[r.name()] = &r;
+  for (const auto &r : b.manifest().rules())
+    rb[r.name()] = &r;
+  for (auto &[name, r] : ra)
+    if (!rb.count(name))
+      note('-', name, "removed", "", "");
+  for (auto &[name, r] : rb)
+    if (!ra.count(name))
+      note('+', name, "added", "", "");
+  for (auto &[name, r1] : ra) {
+    auto it = rb.find(name);
+    if (it == rb.end())
+      continue;
+    const schema::Rule *r2 = it->second;
+    auto f1 = fields(*r1), f2 = fields(*r2);
+    std::map<std::string, std::string> m1(f1.begin(), f1.end()),
+        m2(f2.begin(), f2.end());
+    for (auto &[k, v] : m1)
+      if (!m2.count(k))
+        note('-', name, k, v, "");
+      else if (m2[k] != v)
+        note('~', name, k, v, m2[k]);
+    for (auto &[k, v] : m2)
+      if (!m1.count(k))
+        note('+', name, k, "", v);
+    // Folded tensors: direction cosine, vocabulary bias, target profile.
+    if (r1->has_injection() && r2->has_injection()) {
+      auto d1 = floats(a, r1->injection().direction_tensor());
+      auto d2 = floats(b, r2->injection().direction_tensor());
+      if (!d1.empty() && d1.size() == d2.size() && d1 != d2) {
+        double dot = 0, n1 = 0, n2 = 0;
+        for (size_t i = 0; i < d1.size(); ++i)
+          dot += double(d1[i]) * d2[i], n1 += double(d1[i]) * d1[i],
+              n2 += double(d2[i]) * d2[i];
+        note('~', name, "injection direction", "",
+             "cosine to the old " + num(dot / std::sqrt(n1 * n2)));
+      }
+      auto v1 = floats(a, r1->injection().vocab_bias_tensor());
+      auto v2 = floats(b, r2->injection().vocab_bias_tensor());
+      if (v1.size() == v2.size() && !v1.empty() && v1 != v2) {
+        std::vector<int64_t> idx(v1.size());
+        std::iota(idx.begin(), idx.end(), 0);
+        size_t n = std::min<size_t>(5, idx.size());
+        std::partial_sort(
+            idx.begin(), idx.begin() + n, idx.end(), [&](int64_t x, int64_t y) {
+              double dx = std::abs(v2[x] - v1[x]), dy = std::abs(v2[y] - v1[y]);
+              return dx > dy || (dx == dy && x < y);
+            });
+        std::string s;
+        for (size_t i = 0; i < n; ++i)
+          s += (i ? ", " : "") + std::string("'") + tokenText(t, idx[i]) +
+               "' " + num(v1[idx[i]]) + " -> " + num(v2[idx[i]]);
+        note('~', name, "vocabulary bias (largest changes)", "", s);
+      }
+    }
+    if (r1->has_steer_to_response() && r2->has_steer_to_response()) {
+      auto p1 = floats(a, r1->steer_to_response().profile_tensor());
+      auto p2 = floats(b, r2->steer_to_response().profile_tensor());
+      if (p1.size() == p2.size() && !p1.empty() && p1 != p2) {
+        std::vector<int64_t> idx(p1.size());
+        std::iota(idx.begin(), idx.end(), 0);
+        size_t n = std::min<size_t>(5, idx.size());
+        std::partial_sort(
+            idx.begin(), idx.begin() + n, idx.end(), [&](int64_t x, int64_t y) {
+              double dx = std::abs(p2[x] - p1[x]), dy = std::abs(p2[y] - p1[y]);
+              return dx > dy || (dx == dy && x < y);
+            });
+        std::string s;
+        for (size_t i = 0; i < n; ++i)
+          s += (i ? ", " : "") + std::string("#") + std::to_string(idx[i]) +
+               " " + num(p1[idx[i]]) + " -> " + num(p2[idx[i]]);
+        note('~', name, "target profile (largest changes)", "", s);
+      }
+    }
+  }
+
+  DiffResult out;
+  out.equal = lines.empty();
+  if (format == DiffFormat::kJson) {
+    Json j;
+    j["a"] = a.path();
+    j["b"] = b.path();
+    j["equal"] = out.equal;
+    j["changes"] = changes;
+    out.report = j.dump(2) + "\n";
+    return out;
+  }
+  if (format == DiffFormat::kMarkdown) {
+    out.report = "### steer-diff `" + a.path() + "` -> `" + b.path() + "`\n\n";
+    if (out.equal)
+      out.report += "No semantic change.\n";
+    else {
+      out.report += "| | change |\n| --- | --- |\n";
+      for (const Line &l : lines)
+        out.report += std::string("| ") +
+                      (l.kind == '+'   ? "added"
+                       : l.kind == '-' ? "removed"
+                                       : "changed") +
+                      " | " + l.text + " |\n";
+    }
+    return out;
+  }
+  out.report = "--- " + a.path() + "\n+++ " + b.path() + "\n";
+  if (out.equal)
+    out.report += "no semantic change\n";
+  for (const Line &l : lines)
+    out.report += std::string(1, l.kind) + " " + l.text + "\n";
+  return out;
+}
+
+StatusOr<std::string> describeArtifact(const Artifact &a) {
+  const schema::Manifest &m = a.manifest();
+  std::string s = "steer artifact, format " +
+                  std::to_string(m.format_version()) + ", " +
+                  m.provenance().compiler_version() + " " +
+                  m.provenance().optimization_level() + "\n";
+  s += "policy xxh64 " + m.policy_xxh64() + "\n";
+  s += "checkpoint " + m.checkpoint().path() + "\n";
+  for (const auto &f : m.checkpoint().files())
+    s += "  " + f.name() + " " + std::to_string(f.size()) + " bytes, xxh64 " +
+         f.xxh64() + "\n";
+  for (const schema::Rule &r : m.rules()) {
+    s += "rule '" + r.name() + "'\n";
+    for (auto &[k, v] : fields(r))
+      s += "  " + k + ": " + v + "\n";
+  }
+  for (const auto &e : m.tensors())
+    s += "tensor " + e.name() + " " + std::to_string(e.size()) +
+         " bytes, xxh64 " + hashHex(e.xxh64()) + "\n";
+  return s;
+}
+
+} // namespace steer::cli
