@@ -92,6 +92,29 @@ std::string tokenText(const Tokenizer *tok, int64_t id) {
   return "<" + std::to_string(id) + ">";
 }
 
+/// The five entries whose values moved most between two equally long
+/// vectors, as "name old -> new, ..."; empty when they are equal.
+template <typename Name>
+std::string largestChanges(const std::vector<float> &v1,
+                           const std::vector<float> &v2, Name name) {
+  if (v1.empty() || v1.size() != v2.size() || v1 == v2)
+    return "";
+  std::vector<int64_t> idx(v1.size());
+  std::iota(idx.begin(), idx.end(), 0);
+  const size_t n = std::min<size_t>(5, idx.size());
+  std::partial_sort(idx.begin(), idx.begin() + n, idx.end(),
+                    [&](int64_t x, int64_t y) {
+                      double dx = std::abs(v2[x] - v1[x]);
+                      double dy = std::abs(v2[y] - v1[y]);
+                      return dx > dy || (dx == dy && x < y);
+                    });
+  std::string s;
+  for (size_t i = 0; i < n; ++i)
+    s += (i ? ", " : "") + name(idx[i]) + " " + num(v1[idx[i]]) + " -> " +
+         num(v2[idx[i]]);
+  return s;
+}
+
 } // namespace
 
 StatusOr<DiffResult> diffArtifacts(const Artifact &a, const Artifact &b,
@@ -163,40 +186,18 @@ StatusOr<DiffResult> diffArtifacts(const Artifact &a, const Artifact &b,
       }
       auto v1 = floats(a, r1->injection().vocab_bias_tensor());
       auto v2 = floats(b, r2->injection().vocab_bias_tensor());
-      if (v1.size() == v2.size() && !v1.empty() && v1 != v2) {
-        std::vector<int64_t> idx(v1.size());
-        std::iota(idx.begin(), idx.end(), 0);
-        size_t n = std::min<size_t>(5, idx.size());
-        std::partial_sort(
-            idx.begin(), idx.begin() + n, idx.end(), [&](int64_t x, int64_t y) {
-              double dx = std::abs(v2[x] - v1[x]), dy = std::abs(v2[y] - v1[y]);
-              return dx > dy || (dx == dy && x < y);
-            });
-        std::string s;
-        for (size_t i = 0; i < n; ++i)
-          s += (i ? ", " : "") + std::string("'") + tokenText(t, idx[i]) +
-               "' " + num(v1[idx[i]]) + " -> " + num(v2[idx[i]]);
+      if (std::string s = largestChanges(
+              v1, v2, [&](int64_t i) { return "'" + tokenText(t, i) + "'"; });
+          !s.empty())
         note('~', name, "vocabulary bias (largest changes)", "", s);
-      }
     }
     if (r1->has_steer_to_response() && r2->has_steer_to_response()) {
       auto p1 = floats(a, r1->steer_to_response().profile_tensor());
       auto p2 = floats(b, r2->steer_to_response().profile_tensor());
-      if (p1.size() == p2.size() && !p1.empty() && p1 != p2) {
-        std::vector<int64_t> idx(p1.size());
-        std::iota(idx.begin(), idx.end(), 0);
-        size_t n = std::min<size_t>(5, idx.size());
-        std::partial_sort(
-            idx.begin(), idx.begin() + n, idx.end(), [&](int64_t x, int64_t y) {
-              double dx = std::abs(p2[x] - p1[x]), dy = std::abs(p2[y] - p1[y]);
-              return dx > dy || (dx == dy && x < y);
-            });
-        std::string s;
-        for (size_t i = 0; i < n; ++i)
-          s += (i ? ", " : "") + std::string("#") + std::to_string(idx[i]) +
-               " " + num(p1[idx[i]]) + " -> " + num(p2[idx[i]]);
+      if (std::string s = largestChanges(
+              p1, p2, [](int64_t i) { return "#" + std::to_string(i); });
+          !s.empty())
         note('~', name, "target profile (largest changes)", "", s);
-      }
     }
   }
 

@@ -35,7 +35,18 @@ StatusOr<Loaded> load(const ModelInput &in) {
   if (isRegularFile(in.dir)) {
     // A thin artifact: the checkpoint it was compiled against, verified.
     STEER_ASSIGN_OR_RETURN(l.artifact, Artifact::open(in.dir));
-    const std::string &dir = l.artifact->manifest().checkpoint().path();
+    // The recorded path is as steerc was given it: relative paths are tried
+    // from the current directory, then from the artifact's.
+    std::string dir = l.artifact->manifest().checkpoint().path();
+    struct stat st;
+    if (!dir.empty() && dir[0] != '/' && ::stat(dir.c_str(), &st) != 0) {
+      size_t slash = in.dir.rfind('/');
+      if (slash != std::string::npos) {
+        std::string beside = in.dir.substr(0, slash + 1) + dir;
+        if (::stat(beside.c_str(), &st) == 0)
+          dir = beside;
+      }
+    }
     STEER_ASSIGN_OR_RETURN(l.checkpoint, Checkpoint::open(dir),
                            "while opening the checkpoint ", in.dir,
                            " was compiled against");
