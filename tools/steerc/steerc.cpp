@@ -27,6 +27,8 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <unistd.h>
+
 using namespace llvm;
 
 namespace {
@@ -58,6 +60,10 @@ cl::opt<EmitKind>
                     clEnumValN(EmitKind::Profile, "profile",
                                "the checked policy as a human-readable "
                                "compiled profile")));
+cl::opt<bool> thin("thin",
+                   cl::desc("Link the checkpoint by path and content hash "
+                            "instead of embedding its weights"),
+                   cl::init(false));
 cl::opt<unsigned> optLevel("O",
                            cl::desc("Optimisation level (0: keep every "
                                     "intervention explicit; 2: fold)"),
@@ -116,9 +122,20 @@ int compilePolicy(const ::steer::Checkpoint &checkpoint, bool artifact) {
     return 2;
   }
   if (artifact) {
+    // A progress line on a terminal for the steps that scale with the
+    // checkpoint (hashing and writing gigabytes).
+    std::function<void(const char *, uint64_t, uint64_t)> progress;
+    if (::isatty(2))
+      progress = [](const char *stage, uint64_t done, uint64_t total) {
+        if (total == 0)
+          return;
+        errs() << "\r" << stage << ": " << (100 * done / total) << "%   ";
+        if (done == total)
+          errs() << "\n";
+      };
     ::steer::Status s = ::steer::policy::writePolicyArtifact(
-        *checked, checkpoint, **engine, "O" + std::to_string(optLevel),
-        outputPath);
+        *checked, checkpoint, **engine, "O" + std::to_string(optLevel), !thin,
+        outputPath, progress);
     if (!s.ok())
       return fail(s.toString());
     return 0;

@@ -472,10 +472,11 @@ ArtifactTensor floatTensor(std::string name, const std::vector<float> &v) {
 
 } // namespace
 
-Status writePolicyArtifact(const CheckedPolicy &policy,
-                           const Checkpoint &checkpoint, const Engine &engine,
-                           const std::string &optLevel,
-                           const std::string &outPath) {
+Status writePolicyArtifact(
+    const CheckedPolicy &policy, const Checkpoint &checkpoint,
+    const Engine &engine, const std::string &optLevel, bool selfContained,
+    const std::string &outPath,
+    const std::function<void(const char *, uint64_t, uint64_t)> &progress) {
   schema::Manifest m;
   m.set_model_config_json(modelConfigToJson(checkpoint.config()));
   m.set_policy_source(policy.source);
@@ -484,9 +485,20 @@ Status writePolicyArtifact(const CheckedPolicy &policy,
   m.mutable_provenance()->set_compiler_version("steerc 0.1.0");
   m.mutable_provenance()->set_optimization_level(optLevel);
   STEER_ASSIGN_OR_RETURN(*m.mutable_checkpoint(),
-                         describeCheckpoint(checkpoint),
+                         describeCheckpoint(checkpoint, progress),
                          "while hashing the checkpoint");
   std::vector<ArtifactTensor> tensors;
+  if (selfContained)
+    for (const TensorSpec &spec : checkpoint.specs()) {
+      const TensorView *v = checkpoint.tensor(spec.name);
+      ArtifactTensor t;
+      t.name = "weights." + spec.name;
+      t.dtype = v->dtype;
+      t.shape = v->shape;
+      t.external =
+          std::string_view(reinterpret_cast<const char *>(v->data), v->bytes);
+      tensors.push_back(std::move(t));
+    }
   for (const Rule &r : policy.rules) {
     schema::Rule *pr = m.add_rules();
     pr->set_name(r.name);
@@ -567,7 +579,8 @@ Status writePolicyArtifact(const CheckedPolicy &policy,
           floatTensor(s->profile_tensor(), r.steerToResponse->profile));
     }
   }
-  return writeArtifact(outPath, std::move(m), std::move(tensors));
+  return writeArtifact(outPath, std::move(m), std::move(tensors), selfContained,
+                       progress);
 }
 
 namespace {

@@ -91,41 +91,60 @@ StatusOr<std::string> hashFile(const std::string &path) {
 }
 
 Status writeArtifact(const std::string &path, schema::Manifest manifest,
-                     std::vector<ArtifactTensor> tensors) {
+                     std::vector<ArtifactTensor> tensors, bool selfContained,
+                     const Progress &progress) {
   manifest.set_format_version(kArtifactVersion);
+  manifest.set_self_contained(selfContained);
   manifest.clear_tensors();
   std::sort(tensors.begin(), tensors.end(),
             [](const ArtifactTensor &a, const ArtifactTensor &b) {
               return a.name < b.name;
             });
-  std::string data;
+  // Tensors are laid out in name order at 64-byte offsets; the data is not
+  // copied: pieces point at owned strings or at the mapped checkpoint.
+  static const std::string kZeros(64, '\0');
+  std::vector<std::string_view> dataPieces;
+  uint64_t offset = 0;
   for (const ArtifactTensor &t : tensors) {
+    std::string_view bytes = t.data();
     if (numElements(t.shape) * static_cast<int64_t>(dtypeSize(t.dtype)) !=
-        static_cast<int64_t>(t.bytes.size()))
+        static_cast<int64_t>(bytes.size()))
       return makeError(StatusCode::kInternal, "artifact tensor '", t.name,
-                       "' has ", t.bytes.size(), " bytes for its shape");
-    data.resize((data.size() + 63) / 64 * 64, '\0');
+                       "' has ", bytes.size(), " bytes for its shape");
+    const uint64_t aligned = (offset + 63) / 64 * 64;
+    if (aligned > offset)
+      dataPieces.push_back(
+          std::string_view(kZeros).substr(0, aligned - offset));
     schema::TensorEntry *e = manifest.add_tensors();
     e->set_name(t.name);
     e->set_dtype(toSchema(t.dtype));
     for (int64_t d : t.shape)
       e->add_shape(d);
-    e->set_offset(data.size());
-    e->set_size(t.bytes.size());
-    e->set_xxh64(XXH64(t.bytes.data(), t.bytes.size(), 0));
-    data += t.bytes;
+    e->set_offset(aligned);
+    e->set_size(bytes.size());
+    e->set_xxh64(XXH64(bytes.data(), bytes.size(), 0));
+    dataPieces.push_back(bytes);
+    offset = aligned + bytes.size();
+    if (progress)
+      progress("checksumming tensors", offset, 0);
   }
   std::string body = serialize(manifest);
   const uint64_t dataOffset = (kHeader + body.size() + 63) / 64 * 64;
   std::string header(kArtifactMagic, 8);
   putU32(header, kArtifactVersion);
-  putU32(header, 0);
+  putU32(header, selfContained ? 1u : 0u);
   putU64(header, body.size());
   putU64(header, dataOffset);
   putU64(header, XXH64(body.data(), body.size(), 0));
   std::string pad(dataOffset - kHeader - body.size(), '\0');
-  std::string_view pieces[] = {header, body, pad, data};
-  return writeFileAtomic(path, pieces);
+  std::vector<std::string_view> pieces = {header, body, pad};
+  pieces.insert(pieces.end(), dataPieces.begin(), dataPieces.end());
+  std::function<void(uint64_t, uint64_t)> onWrite;
+  if (progress)
+    onWrite = [&](uint64_t done, uint64_t total) {
+      progress("writing artifact", done, total);
+    };
+  return writeFileAtomic(path, pieces, onWrite);
 }
 
 StatusOr<std::unique_ptr<Artifact>> Artifact::open(const std::string &path) {
@@ -146,9 +165,9 @@ StatusOr<std::unique_ptr<Artifact>> Artifact::open(const std::string &path) {
                      ": artifact format version ", version,
                      " is not supported (this runtime reads version ",
                      kArtifactVersion, "); recompile it with this steerc");
-  if (flags != 0)
+  if (flags > 1)
     return makeError(StatusCode::kUnsupported, path, ": artifact flags ", flags,
-                     " (self-contained) are not supported by this runtime");
+                     " are not supported by this runtime");
   const uint64_t n = getU64(p + 16), dataOffset = getU64(p + 24);
   if (n > size - kHeader || dataOffset < kHeader + n || dataOffset > size ||
       dataOffset % 64 != 0)
@@ -160,6 +179,9 @@ StatusOr<std::unique_ptr<Artifact>> Artifact::open(const std::string &path) {
                "modified after compilation");
   if (!a->manifest_.ParseFromArray(p + kHeader, static_cast<int>(n)))
     return bad("the manifest does not parse");
+  if (a->manifest_.self_contained() != (flags == 1))
+    return bad("the header's flags and the manifest disagree on whether the "
+               "weights are embedded");
   const uint64_t dataSize = size - dataOffset;
   for (const schema::TensorEntry &e : a->manifest_.tensors()) {
     std::optional<DType> dt = fromSchema(e.dtype());
@@ -192,17 +214,27 @@ const TensorView *Artifact::tensor(const std::string &name) const {
   return it == tensors_.end() ? nullptr : &it->second;
 }
 
-StatusOr<schema::CheckpointRef> describeCheckpoint(const Checkpoint &c) {
+StatusOr<schema::CheckpointRef> describeCheckpoint(const Checkpoint &c,
+                                                   const Progress &progress) {
   schema::CheckpointRef ref;
   ref.set_path(c.dir());
   std::vector<std::string> names = {"config.json"};
   for (const auto &f : c.files())
     names.push_back(f->path().substr(f->path().rfind('/') + 1));
   std::sort(names.begin(), names.end());
+  uint64_t total = 0, done = 0;
+  for (const std::string &name : names) {
+    STEER_ASSIGN_OR_RETURN(MappedFile f,
+                           MappedFile::open(c.dir() + "/" + name));
+    total += f.size();
+  }
   for (const std::string &name : names) {
     std::string path = c.dir() + "/" + name;
-    STEER_ASSIGN_OR_RETURN(std::string h, hashFile(path));
     STEER_ASSIGN_OR_RETURN(MappedFile f, MappedFile::open(path));
+    std::string h = hashHex(XXH64(f.data(), f.size(), 0));
+    done += f.size();
+    if (progress)
+      progress("hashing checkpoint", done, total);
     schema::FileDigest *d = ref.add_files();
     d->set_name(name);
     d->set_size(f.size());

@@ -33,24 +33,34 @@ bool isRegularFile(const std::string &path) {
 StatusOr<Loaded> load(const ModelInput &in) {
   Loaded l;
   if (isRegularFile(in.dir)) {
-    // A thin artifact: the checkpoint it was compiled against, verified.
     STEER_ASSIGN_OR_RETURN(l.artifact, Artifact::open(in.dir));
-    // The recorded path is as steerc was given it: relative paths are tried
-    // from the current directory, then from the artifact's.
-    std::string dir = l.artifact->manifest().checkpoint().path();
-    struct stat st;
-    if (!dir.empty() && dir[0] != '/' && ::stat(dir.c_str(), &st) != 0) {
-      size_t slash = in.dir.rfind('/');
-      if (slash != std::string::npos) {
-        std::string beside = in.dir.substr(0, slash + 1) + dir;
-        if (::stat(beside.c_str(), &st) == 0)
-          dir = beside;
+    if (l.artifact->selfContained()) {
+      // The weights are in the artifact, memory-mapped.
+      STEER_ASSIGN_OR_RETURN(
+          ModelConfig config,
+          parseModelConfig(l.artifact->manifest().model_config_json(), in.dir));
+      STEER_ASSIGN_OR_RETURN(l.checkpoint,
+                             Checkpoint::fromTensors(in.dir, std::move(config),
+                                                     l.artifact->tensors()));
+    } else {
+      // A thin artifact: the checkpoint it was compiled against, verified.
+      // The recorded path is as steerc was given it: relative paths are
+      // tried from the current directory, then from the artifact's.
+      std::string dir = l.artifact->manifest().checkpoint().path();
+      struct stat st;
+      if (!dir.empty() && dir[0] != '/' && ::stat(dir.c_str(), &st) != 0) {
+        size_t slash = in.dir.rfind('/');
+        if (slash != std::string::npos) {
+          std::string beside = in.dir.substr(0, slash + 1) + dir;
+          if (::stat(beside.c_str(), &st) == 0)
+            dir = beside;
+        }
       }
+      STEER_ASSIGN_OR_RETURN(l.checkpoint, Checkpoint::open(dir),
+                             "while opening the checkpoint ", in.dir,
+                             " was compiled against");
+      STEER_RETURN_IF_ERROR(verifyCheckpoint(*l.artifact, *l.checkpoint));
     }
-    STEER_ASSIGN_OR_RETURN(l.checkpoint, Checkpoint::open(dir),
-                           "while opening the checkpoint ", in.dir,
-                           " was compiled against");
-    STEER_RETURN_IF_ERROR(verifyCheckpoint(*l.artifact, *l.checkpoint));
   } else {
     STEER_ASSIGN_OR_RETURN(l.checkpoint, Checkpoint::open(in.dir));
   }

@@ -1,6 +1,7 @@
 //===- file.cpp - Whole-file reads, atomic writes, memory maps ------------===//
 #include "steer/io/file.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -55,8 +56,13 @@ StatusOr<std::string> readFile(const std::string &path) {
   return out;
 }
 
-Status writeFileAtomic(const std::string &path,
-                       std::span<const std::string_view> pieces) {
+Status
+writeFileAtomic(const std::string &path,
+                std::span<const std::string_view> pieces,
+                const std::function<void(uint64_t, uint64_t)> &progress) {
+  uint64_t total = 0, done = 0;
+  for (std::string_view piece : pieces)
+    total += piece.size();
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
@@ -65,7 +71,8 @@ Status writeFileAtomic(const std::string &path,
     const char *p = piece.data();
     size_t left = piece.size();
     while (left > 0) {
-      ssize_t n = ::write(fd, p, left);
+      // Chunks of 64 MiB keep the progress display moving.
+      ssize_t n = ::write(fd, p, std::min<size_t>(left, size_t(64) << 20));
       if (n < 0) {
         if (errno == EINTR)
           continue;
@@ -76,6 +83,9 @@ Status writeFileAtomic(const std::string &path,
       }
       p += n;
       left -= static_cast<size_t>(n);
+      done += static_cast<uint64_t>(n);
+      if (progress)
+        progress(done, total);
     }
   }
   if (::close(fd) != 0) {

@@ -27,7 +27,6 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string &dir) {
   auto ckpt = std::make_unique<Checkpoint>();
   ckpt->dir_ = dir;
   STEER_ASSIGN_OR_RETURN(ckpt->config_, loadModelConfig(dir));
-  const ModelConfig &config = ckpt->config_;
 
   // Which file holds which tensor.
   const std::string index = dir + "/model.safetensors.index.json";
@@ -95,22 +94,29 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string &dir) {
                      "is this a checkpoint directory?");
   }
 
-  // Every expected tensor, with its shape, and nothing else.
-  ckpt->specs_ = expectedTensors(config);
+  STEER_RETURN_IF_ERROR(ckpt->validate());
+  return ckpt;
+}
+
+// Every expected tensor, with its shape, and nothing else.
+Status Checkpoint::validate() {
+  const ModelConfig &config = config_;
+  const std::string &dir = dir_;
+  specs_ = expectedTensors(config);
   const std::string tied = tokEmbName(config), alias = lmHeadName(config);
-  if (ckpt->byName_.count(alias)) {
-    if (ckpt->byName_.count(tied))
+  if (byName_.count(alias)) {
+    if (byName_.count(tied))
       return makeError(StatusCode::kInvalidArgument, dir,
                        ": the tied embedding is stored twice, as '", tied,
                        "' and '", alias, "'; keep one");
-    ckpt->byName_[tied] = ckpt->byName_[alias];
-    ckpt->byName_.erase(alias);
+    byName_[tied] = byName_[alias];
+    byName_.erase(alias);
   }
   std::set<std::string> expected;
-  for (const TensorSpec &spec : ckpt->specs_) {
+  for (const TensorSpec &spec : specs_) {
     expected.insert(spec.name);
-    auto it = ckpt->byName_.find(spec.name);
-    if (it == ckpt->byName_.end())
+    auto it = byName_.find(spec.name);
+    if (it == byName_.end())
       return makeError(StatusCode::kNotFound, dir, ": tensor '", spec.name,
                        "' (shape ", shapeString(spec.shape),
                        ") is missing; config.json implies it");
@@ -125,11 +131,25 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string &dir) {
                        "' is ", dtypeName(v.dtype),
                        "; weights must be F32, F16 or BF16");
   }
-  for (auto &[name, view] : ckpt->byName_)
+  for (auto &[name, view] : byName_)
     if (!expected.count(name))
       return makeError(StatusCode::kInvalidArgument, dir, ": tensor '", name,
                        "' is not part of the model config.json describes "
                        "(wrong config, or a checkpoint of another model)");
+  return okStatus();
+}
+
+StatusOr<std::unique_ptr<Checkpoint>>
+Checkpoint::fromTensors(std::string origin, ModelConfig config,
+                        const std::map<std::string, TensorView> &tensors) {
+  auto ckpt = std::make_unique<Checkpoint>();
+  ckpt->dir_ = std::move(origin);
+  ckpt->config_ = std::move(config);
+  const std::string prefix = "weights.";
+  for (auto &[name, view] : tensors)
+    if (name.rfind(prefix, 0) == 0)
+      ckpt->byName_[name.substr(prefix.size())] = &view;
+  STEER_RETURN_IF_ERROR(ckpt->validate());
   return ckpt;
 }
 

@@ -17,6 +17,7 @@
 #include "steer/model/concept_labels.h"
 #include "steer/model/config.h"
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -102,12 +103,14 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
                                     const Engine *engine,
                                     const Tokenizer *tokenizer);
 
-/// Folds a checked policy into an artifact file (thin: the checkpoint is
-/// linked by path and per-file xxh64).
-Status writePolicyArtifact(const CheckedPolicy &policy,
-                           const Checkpoint &checkpoint, const Engine &engine,
-                           const std::string &optLevel,
-                           const std::string &outPath);
+/// Folds a checked policy into an artifact file: self-contained (the
+/// checkpoint's weights embedded) or thin (linked by path and per-file
+/// xxh64). `progress` reports hashing and writing.
+Status writePolicyArtifact(
+    const CheckedPolicy &policy, const Checkpoint &checkpoint,
+    const Engine &engine, const std::string &optLevel, bool selfContained,
+    const std::string &outPath,
+    const std::function<void(const char *, uint64_t, uint64_t)> &progress);
 
 /// The deterministic, human-readable compiled profile (steerc
 /// --emit=profile).

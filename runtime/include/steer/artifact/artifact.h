@@ -5,9 +5,10 @@
 //   offset  size  field
 //   0       8     magic "STEERART"
 //   8       4     format version (u32), kArtifactVersion
-//   12      4     flags (u32): bit 0 = self-contained (weights embedded);
-//                 this version writes thin artifacts (flags 0) that link the
-//                 checkpoint by path and per-file xxh64
+//   12      4     flags (u32): bit 0 = self-contained: the checkpoint's
+//                 tensors are embedded as "weights.<key>" (memory-mapped at
+//                 run time); clear = thin: the checkpoint is linked by path
+//                 and per-file xxh64
 //   16      8     manifest length N (u64)
 //   24      8     data section offset D (u64), a multiple of 64, >= 40 + N
 //   32      8     xxh64 of the manifest bytes (u64)
@@ -34,6 +35,7 @@
 
 #include "schema/artifact.pb.h"
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -52,13 +54,21 @@ struct ArtifactTensor {
   std::string name;
   DType dtype = DType::kF32;
   std::vector<int64_t> shape;
-  std::string bytes;
+  std::string bytes;         // owned data, or
+  std::string_view external; // data owned elsewhere (a mapped checkpoint)
+  std::string_view data() const {
+    return external.data() ? external : std::string_view(bytes);
+  }
 };
+
+/// Reports (stage, bytes done, bytes total) during long steps.
+using Progress = std::function<void(const char *, uint64_t, uint64_t)>;
 
 /// Writes `manifest` (whose tensor directory is filled in here) and the
 /// tensors to `path`, atomically. Same inputs, same bytes.
 Status writeArtifact(const std::string &path, schema::Manifest manifest,
-                     std::vector<ArtifactTensor> tensors);
+                     std::vector<ArtifactTensor> tensors, bool selfContained,
+                     const Progress &progress = nullptr);
 
 class Artifact {
 public:
@@ -67,6 +77,8 @@ public:
   const std::string &path() const { return file_.path(); }
   const schema::Manifest &manifest() const { return manifest_; }
   const TensorView *tensor(const std::string &name) const;
+  const std::map<std::string, TensorView> &tensors() const { return tensors_; }
+  bool selfContained() const { return manifest_.self_contained(); }
 
 private:
   MappedFile file_;
@@ -80,7 +92,8 @@ std::string hashHex(uint64_t h);
 
 /// The checkpoint's files and their digests, for a manifest.
 StatusOr<schema::CheckpointRef>
-describeCheckpoint(const Checkpoint &checkpoint);
+describeCheckpoint(const Checkpoint &checkpoint,
+                   const Progress &progress = nullptr);
 
 /// Refuses a checkpoint whose files differ from the artifact's record.
 Status verifyCheckpoint(const Artifact &artifact, const Checkpoint &checkpoint);

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -23,8 +24,11 @@ StatusOr<std::string> readFile(const std::string &path);
 
 /// Writes `pieces` one after another to `path` through a temporary file in
 /// the same directory, renamed into place once everything is on disk.
-Status writeFileAtomic(const std::string &path,
-                       std::span<const std::string_view> pieces);
+/// `progress`, when set, is called with (bytes written, total) as the
+/// write proceeds.
+Status writeFileAtomic(
+    const std::string &path, std::span<const std::string_view> pieces,
+    const std::function<void(uint64_t, uint64_t)> &progress = nullptr);
 inline Status writeFileAtomic(const std::string &path, std::string_view data) {
   std::string_view pieces[] = {data};
   return writeFileAtomic(path, pieces);

@@ -27,6 +27,13 @@ class Checkpoint {
 public:
   static StatusOr<std::unique_ptr<Checkpoint>> open(const std::string &dir);
 
+  /// A checkpoint whose weights live elsewhere (a self-contained artifact):
+  /// the views named "weights.<checkpoint key>" in `tensors`, checked like
+  /// a directory's. `origin` names it in errors; the views must outlive it.
+  static StatusOr<std::unique_ptr<Checkpoint>>
+  fromTensors(std::string origin, ModelConfig config,
+              const std::map<std::string, TensorView> &tensors);
+
   const std::string &dir() const { return dir_; }
   const ModelConfig &config() const { return config_; }
   /// The safetensors files, in the order they were opened.
@@ -40,6 +47,8 @@ public:
   const std::vector<TensorSpec> &specs() const { return specs_; }
 
 private:
+  Status validate();
+
   std::string dir_;
   ModelConfig config_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
