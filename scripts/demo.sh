@@ -5,9 +5,10 @@
 # demo generates a small Steerling-format checkpoint with RANDOM weights and
 # says so: its text is noise, but every stage below is the real one.
 # Stages: checkpoint -> strict load -> steer IR (compiler) -> generation ->
-# concept attribution (audit) -> devices. Compiled policies (the fix) come
-# with the compiler issue.
+# concept attribution (audit) -> compiled policy artifact (fix) -> semantic
+# diff (review) -> devices.
 set -euo pipefail
+src="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${1:-build}"
 bin="$build/bin"
 work="$build/demo"
@@ -45,9 +46,18 @@ PY
 say "Audit: which concepts drove the generated chunk"
 "$bin/steer-run" explain "$model" --prompt "$prompt" --max-new-tokens 16 --greedy --top 5
 
+say "Fix: compile a policy into an artifact and generate through it"
+"$bin/steerc" "$src/profiles/reference-injection.policy" --model "$model" -o "$work/amplify.steer"
+"$bin/steerc" "$src/profiles/reference-injection-relu.policy" --model "$model" -o "$work/unlearn.steer"
+ls -l "$work/amplify.steer" | awk '{printf "%s: %d bytes (self-contained: weights embedded)\n", $NF, $5}'
+"$bin/steer-run" generate "$work/amplify.steer" --prompt "$prompt" --max-new-tokens 16 --greedy
+
+say "Review: what changes between the two compiled policies"
+"$bin/steer-diff" "$work/amplify.steer" "$work/unlearn.steer" || true
+
 say "Devices"
 "$bin/steer-run" devices
 
 echo
-echo "Demo done. Compiled steering policies (steerc POLICY -> artifact) and the"
-echo "trained embedded model arrive with their issues; see docs/architecture.md."
+echo "Demo done on RANDOM weights. The trained embedded model, on which the"
+echo "audit-then-fix loop means something, is its own issue; see docs/architecture.md."
