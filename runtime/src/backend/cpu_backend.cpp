@@ -1,11 +1,11 @@
 //===- cpu_backend.cpp - The CPU backend ----------------------------------===//
 //
-// Portable C++ kernels, split across threads by output column blocks. The
-// vectorised kernels (AVX2/FMA) and the BLAS comparison come with the CPU
-// runtime; this is the baseline they are measured against.
+// Host memory and the CPU kernels of steer/exec/kernels.h behind the
+// Backend interface a GPU backend will also fill.
 //
 //===----------------------------------------------------------------------===//
 #include "steer/backend/backend.h"
+#include "steer/exec/kernels.h"
 
 #include <algorithm>
 #include <cstring>
@@ -41,23 +41,6 @@ public:
 private:
   std::vector<uint8_t> data_;
 };
-
-template <typename Load>
-void linearRows(const float *x, const uint8_t *w, float *y, int64_t m,
-                int64_t k, int64_t n, int64_t n0, int64_t n1, Load load) {
-  std::vector<float> row(static_cast<size_t>(k));
-  for (int64_t j = n0; j < n1; ++j) {
-    for (int64_t t = 0; t < k; ++t)
-      row[t] = load(w, j * k + t);
-    for (int64_t i = 0; i < m; ++i) {
-      const float *xi = x + i * k;
-      float acc = 0.f;
-      for (int64_t t = 0; t < k; ++t)
-        acc += xi[t] * row[t];
-      y[i * n + j] = acc;
-    }
-  }
-}
 
 std::string cpuModelName() {
   std::ifstream in("/proc/cpuinfo");
@@ -123,43 +106,10 @@ public:
         need(wb, uint64_t(n) * k * dtypeSize(wType), "weight"));
     STEER_RETURN_IF_ERROR(need(yb, uint64_t(m) * n * 4, "output"));
 
-    const float *xp = reinterpret_cast<const float *>(x->data());
-    float *yp = reinterpret_cast<float *>(y->data());
-    auto run = [&](int64_t n0, int64_t n1) {
-      switch (wType) {
-      case DType::kF32:
-        linearRows(xp, w->data(), yp, m, k, n, n0, n1,
-                   [](const uint8_t *p, int64_t i) {
-                     float v;
-                     std::memcpy(&v, p + 4 * i, 4);
-                     return v;
-                   });
-        break;
-      case DType::kBF16:
-        linearRows(xp, w->data(), yp, m, k, n, n0, n1,
-                   [](const uint8_t *p, int64_t i) {
-                     uint16_t h;
-                     std::memcpy(&h, p + 2 * i, 2);
-                     return bf16ToFloat(h);
-                   });
-        break;
-      default:
-        linearRows(xp, w->data(), yp, m, k, n, n0, n1,
-                   [](const uint8_t *p, int64_t i) {
-                     uint16_t h;
-                     std::memcpy(&h, p + 2 * i, 2);
-                     return f16ToFloat(h);
-                   });
-        break;
-      }
-    };
-    int64_t parts = std::min<int64_t>(threads_, std::max<int64_t>(1, n / 64));
-    std::vector<std::thread> pool;
-    for (int64_t p = 1; p < parts; ++p)
-      pool.emplace_back(run, n * p / parts, n * (p + 1) / parts);
-    run(0, n / parts);
-    for (std::thread &t : pool)
-      t.join();
+    // The same kernels the engine runs (vectorised, threaded).
+    kernels::linear(reinterpret_cast<const float *>(x->data()), m, k,
+                    {w->data(), wType}, n, reinterpret_cast<float *>(y->data()),
+                    n);
     return okStatus();
   }
 
