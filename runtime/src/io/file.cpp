@@ -20,23 +20,32 @@ Status osError(std::string_view what, const std::string &path) {
                    "cannot ", what, " ", path, ": ", std::strerror(err));
 }
 
-} // namespace
-
-StatusOr<std::string> readFile(const std::string &path) {
+/// Opens `path` read-only as a regular file; `what` ("read", "map") names
+/// the use in errors. The caller closes the descriptor.
+StatusOr<int> openRegular(const std::string &path, const char *what,
+                          struct stat &st) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return osError("open", path);
-  struct stat st;
   if (::fstat(fd, &st) != 0) {
     Status s = osError("stat", path);
     ::close(fd);
     return s;
   }
-  if (S_ISDIR(st.st_mode)) {
+  if (!S_ISREG(st.st_mode)) {
     ::close(fd);
-    return makeError(StatusCode::kInvalidArgument, "cannot read ", path,
-                     ": it is a directory");
+    return makeError(StatusCode::kInvalidArgument, "cannot ", what, " ", path,
+                     S_ISDIR(st.st_mode) ? ": it is a directory"
+                                         : ": not a regular file");
   }
+  return fd;
+}
+
+} // namespace
+
+StatusOr<std::string> readFile(const std::string &path) {
+  struct stat st;
+  STEER_ASSIGN_OR_RETURN(int fd, openRegular(path, "read", st));
   std::string out;
   char buf[1 << 16];
   for (;;) {
@@ -102,20 +111,8 @@ writeFileAtomic(const std::string &path,
 }
 
 StatusOr<MappedFile> MappedFile::open(const std::string &path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return osError("open", path);
   struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    Status s = osError("stat", path);
-    ::close(fd);
-    return s;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return makeError(StatusCode::kInvalidArgument, "cannot map ", path,
-                     ": not a regular file");
-  }
+  STEER_ASSIGN_OR_RETURN(int fd, openRegular(path, "map", st));
   MappedFile file;
   file.path_ = path;
   file.size_ = static_cast<uint64_t>(st.st_size);
