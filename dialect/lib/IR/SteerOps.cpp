@@ -171,12 +171,13 @@ LogicalResult BlockOp::verify() {
                          << ")";
   if (getDiffBlockSize() <= 0)
     return emitOpError() << "diff_block_size must be positive";
-  if (auto clip = getClipQkv(); clip && !(clip->convertToDouble() > 0))
+  if (FloatAttr clip = getClipQkvAttr(); clip && !(clip.getValueAsDouble() > 0))
     return emitOpError() << "clip_qkv must be positive; drop it to disable "
                             "clipping";
-  if (auto base = getRopeBase(); base && !(base->convertToDouble() > 0))
+  if (FloatAttr base = getRopeBaseAttr();
+      base && !(base.getValueAsDouble() > 0))
     return emitOpError() << "rope_base must be positive";
-  if (!(getNormEps().convertToDouble() > 0))
+  if (!(getNormEpsAttr().getValueAsDouble() > 0))
     return emitOpError() << "norm_eps must be positive";
   if (getQNorm().has_value() != getKNorm().has_value())
     return emitOpError() << "q_norm and k_norm come together; give both or "
@@ -221,7 +222,7 @@ LogicalResult BlockOp::verifySymbolUses(SymbolTableCollection &tables) {
 }
 
 LogicalResult RmsNormOp::verify() {
-  if (!(getEps().convertToDouble() > 0))
+  if (!(getEpsAttr().getValueAsDouble() > 0))
     return emitOpError() << "eps must be positive";
   return success();
 }
@@ -371,7 +372,7 @@ LogicalResult InjectOp::verify() {
     bound = model.getNConcepts();
   if (failed(checkConceptIds(*this, getConcepts(), bound)))
     return failure();
-  if (!std::isfinite(getAlpha().convertToFloat()))
+  if (!std::isfinite(getAlphaAttr().getValueAsDouble()))
     return emitOpError() << "alpha must be finite";
   if (getLayer() < 0 || (model && getLayer() > model.getNLayers()))
     return emitOpError() << "layer " << getLayer() << " is out of range [0, "
