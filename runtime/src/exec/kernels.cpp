@@ -213,11 +213,6 @@ void linear(const float *x, int64_t m, int64_t k, WeightRef w, int64_t n,
       x, m, k, w, [](int64_t j) { return j; }, n, y, ldy);
 }
 
-void linearRows(const float *x, int64_t m, int64_t k, WeightRef w,
-                const int64_t *rows, int64_t n, float *y, int64_t ldy) {
-  linearImpl(
-      x, m, k, w, [rows](int64_t j) { return rows[j]; }, n, y, ldy);
-}
 
 float dot(const float *a, const float *b, int64_t n) { return dot1(a, b, n); }
 

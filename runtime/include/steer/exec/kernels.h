@@ -32,12 +32,6 @@ struct WeightRef {
 void linear(const float *x, int64_t m, int64_t k, WeightRef w, int64_t n,
             float *y, int64_t ldy);
 
-/// As `linear` but only for the weight rows listed in `rows` (count n):
-/// y[i, j] = x[i] . w[rows[j]] (used for lm_head over a few tokens and for
-/// concept logits of selected concepts).
-void linearRows(const float *x, int64_t m, int64_t k, WeightRef w,
-                const int64_t *rows, int64_t n, float *y, int64_t ldy);
-
 /// One row of w widened to float32.
 void loadRow(WeightRef w, int64_t k, int64_t row, float *out);
 
