@@ -38,23 +38,21 @@ protected:
     golden_ = std::move(*g);
   }
 
-  std::vector<float> floats(const std::string &name) {
+  /// A golden tensor's elements (float32 or int64, as stored).
+  template <typename T> std::vector<T> read(const std::string &name) {
     const TensorView *v = golden_->find(name);
     EXPECT_NE(v, nullptr) << name;
     if (!v)
       return {};
-    std::vector<float> out(v->bytes / 4);
+    std::vector<T> out(v->bytes / sizeof(T));
     std::memcpy(out.data(), v->data, v->bytes);
     return out;
   }
+  std::vector<float> floats(const std::string &name) {
+    return read<float>(name);
+  }
   std::vector<int64_t> ints(const std::string &name) {
-    const TensorView *v = golden_->find(name);
-    EXPECT_NE(v, nullptr) << name;
-    if (!v)
-      return {};
-    std::vector<int64_t> out(v->bytes / 8);
-    std::memcpy(out.data(), v->data, v->bytes);
-    return out;
+    return read<int64_t>(name);
   }
 
   void expectClose(const std::vector<float> &ours, const std::string &name) {
@@ -258,7 +256,7 @@ TEST_P(Golden, CacheStaysExactUnderGuidanceAndProfiles) {
   stopping.sampling.stopTokens = {stop};
   auto stopped = generate(*engine_, prompt, stopping);
   ASSERT_TRUE(stopped.ok());
-  EXPECT_EQ(stopped->steps, B); // one block of B single-token steps
+  EXPECT_EQ(stopped->steps, B);            // one block of B single-token steps
   EXPECT_TRUE(stopped->generated.empty()); // cut at the stop token
 }
 

@@ -91,13 +91,8 @@ int fail(const std::string &message) {
 /// profile or writes the artifact.
 int compilePolicy(const ::steer::Checkpoint &checkpoint, bool artifact) {
   std::optional<::steer::ConceptLabels> labels;
-  std::string path = labelsPath;
-  if (path.empty())
-    for (const char *name : {"/concept_labels.csv", "/concept_labels.jsonl"})
-      if (sys::fs::exists(modelDir + name)) {
-        path = modelDir + name;
-        break;
-      }
+  const std::string path =
+      labelsPath.empty() ? ::steer::findLabelsFile(modelDir) : labelsPath;
   if (!path.empty()) {
     auto loaded = ::steer::ConceptLabels::load(path);
     if (!loaded.ok())

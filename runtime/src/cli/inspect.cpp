@@ -7,15 +7,9 @@
 
 #include <cstdio>
 #include <map>
-#include <sys/stat.h>
 
 namespace steer::cli {
 namespace {
-
-bool exists(const std::string &path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
 
 std::string human(uint64_t bytes) {
   char buf[32];
@@ -76,13 +70,8 @@ StatusOr<std::string> inspect(const InspectOptions &options) {
   STEER_ASSIGN_OR_RETURN(auto ckpt, Checkpoint::open(options.dir));
   const ModelConfig &c = ckpt->config();
 
-  std::string labelsPath = options.labels;
-  if (labelsPath.empty())
-    for (const char *name : {"concept_labels.csv", "concept_labels.jsonl"})
-      if (exists(options.dir + "/" + name)) {
-        labelsPath = options.dir + "/" + name;
-        break;
-      }
+  const std::string labelsPath =
+      options.labels.empty() ? findLabelsFile(options.dir) : options.labels;
   std::optional<ConceptLabels> labels;
   if (!labelsPath.empty()) {
     STEER_ASSIGN_OR_RETURN(labels, ConceptLabels::load(labelsPath));

@@ -201,11 +201,6 @@ StatusOr<Generated> runGeneration(const GenerateOptions &o, bool concepts,
   return g;
 }
 
-bool exists(const std::string &path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0;
-}
-
 } // namespace
 
 StatusOr<std::string> generate(const GenerateOptions &o) {
@@ -266,13 +261,8 @@ StatusOr<std::string> explain(const ExplainOptions &o) {
                          "while generating");
 
   std::optional<ConceptLabels> labels;
-  std::string labelsPath = o.labels;
-  if (labelsPath.empty())
-    for (const char *name : {"concept_labels.csv", "concept_labels.jsonl"})
-      if (exists(o.generation.input.dir + "/" + name)) {
-        labelsPath = o.generation.input.dir + "/" + name;
-        break;
-      }
+  const std::string labelsPath =
+      o.labels.empty() ? findLabelsFile(o.generation.input.dir) : o.labels;
   if (!labelsPath.empty()) {
     STEER_ASSIGN_OR_RETURN(labels, ConceptLabels::load(labelsPath));
   }

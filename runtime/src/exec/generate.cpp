@@ -364,8 +364,11 @@ StatusOr<GenerationResult> generate(const Engine &engine,
         }
       }
 
-      // Logit processing, as the reference orders it.
-      std::set<int64_t> seen(x.begin(), x.end());
+      // Logit processing, as the reference orders it. The penalty's token
+      // set is built only when there is a penalty.
+      std::set<int64_t> seen;
+      if (o.repetitionPenalty != 1.0)
+        seen.insert(x.begin(), x.end());
       std::vector<float> confidence(nm);
       for (int64_t i = 0; i < nm; ++i) {
         float *lg = &logits[i * V];

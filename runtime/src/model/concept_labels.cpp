@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <sys/stat.h>
 
 namespace steer {
 namespace {
@@ -306,6 +307,15 @@ StatusOr<ConceptLabels> ConceptLabels::parseJsonl(std::string_view text,
     STEER_RETURN_IF_ERROR(labels.add(std::move(label)));
   }
   return labels;
+}
+
+std::string findLabelsFile(const std::string &dir) {
+  for (const char *name : {"/concept_labels.csv", "/concept_labels.jsonl"}) {
+    struct stat st;
+    if (::stat((dir + name).c_str(), &st) == 0)
+      return dir + name;
+  }
+  return "";
 }
 
 StatusOr<ConceptLabels> ConceptLabels::load(const std::string &path) {

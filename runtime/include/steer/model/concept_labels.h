@@ -38,6 +38,10 @@ struct ConceptLabel {
   std::string origin;
 };
 
+/// DIR/concept_labels.csv or DIR/concept_labels.jsonl, whichever exists
+/// (the CSV first); empty when a checkpoint ships no label table.
+std::string findLabelsFile(const std::string &checkpointDir);
+
 class ConceptLabels {
 public:
   /// Reads a .csv or .jsonl file (chosen by extension).
