@@ -17,6 +17,9 @@ debs=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev
   clang clang-format libclang-rt-dev
+  # The embedded model: WordNet for the corpus, torch (with a fast BLAS) for
+  # training and for the check that the trainer and the runtime agree.
+  wordnet-base python3-torch libopenblas0-pthread
 )
 # node and npm: the tokenizer's reference (npm tiktoken) runs under node. A
 # machine that already has node (e.g. from NodeSource) keeps it.

@@ -1,6 +1,7 @@
 //===- run.cpp - steer-run generate, explain, forward, embed --------------===//
 #include "steer/artifact/apply.h"
 #include "steer/cli/commands.h"
+#include "steer/cli/model.h"
 #include "steer/exec/attribution.h"
 #include "steer/io/safetensors_writer.h"
 #include "steer/model/concept_labels.h"
@@ -12,63 +13,17 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <sys/stat.h>
 
 namespace steer::cli {
 namespace {
 
-struct Loaded {
-  std::unique_ptr<Artifact> artifact; // when the model path is an artifact
-  std::unique_ptr<Checkpoint> checkpoint;
-  std::unique_ptr<Engine> engine;
-  std::unique_ptr<Tokenizer> tokenizer;
+struct Loaded : LoadedModel {
   std::vector<int64_t> ids;
 };
 
-bool isRegularFile(const std::string &path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
 StatusOr<Loaded> load(const ModelInput &in) {
   Loaded l;
-  if (isRegularFile(in.dir)) {
-    STEER_ASSIGN_OR_RETURN(l.artifact, Artifact::open(in.dir));
-    if (l.artifact->selfContained()) {
-      // The weights are in the artifact, memory-mapped.
-      STEER_ASSIGN_OR_RETURN(
-          ModelConfig config,
-          parseModelConfig(l.artifact->manifest().model_config_json(), in.dir));
-      STEER_ASSIGN_OR_RETURN(l.checkpoint,
-                             Checkpoint::fromTensors(in.dir, std::move(config),
-                                                     l.artifact->tensors()));
-    } else {
-      // A thin artifact: the checkpoint it was compiled against, verified.
-      // The recorded path is as steerc was given it: relative paths are
-      // tried from the current directory, then from the artifact's.
-      std::string dir = l.artifact->manifest().checkpoint().path();
-      struct stat st;
-      if (!dir.empty() && dir[0] != '/' && ::stat(dir.c_str(), &st) != 0) {
-        size_t slash = in.dir.rfind('/');
-        if (slash != std::string::npos) {
-          std::string beside = in.dir.substr(0, slash + 1) + dir;
-          if (::stat(beside.c_str(), &st) == 0)
-            dir = beside;
-        }
-      }
-      STEER_ASSIGN_OR_RETURN(l.checkpoint, Checkpoint::open(dir),
-                             "while opening the checkpoint ", in.dir,
-                             " was compiled against");
-      STEER_RETURN_IF_ERROR(verifyCheckpoint(*l.artifact, *l.checkpoint));
-    }
-  } else {
-    STEER_ASSIGN_OR_RETURN(l.checkpoint, Checkpoint::open(in.dir));
-  }
-  STEER_ASSIGN_OR_RETURN(l.engine, Engine::create(*l.checkpoint));
-  STEER_ASSIGN_OR_RETURN(l.tokenizer,
-                         Tokenizer::create(l.checkpoint->config().instruct
-                                               ? TokenizerLayout::kInstruct
-                                               : TokenizerLayout::kBase));
+  STEER_ASSIGN_OR_RETURN(static_cast<LoadedModel &>(l), loadModel(in.dir));
   if (!in.prompt.empty()) {
     STEER_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
                            l.tokenizer->encode(in.prompt),
@@ -86,20 +41,7 @@ StatusOr<Loaded> load(const ModelInput &in) {
 }
 
 std::string decode(const Tokenizer &tok, std::span<const int64_t> ids) {
-  // Ids past the tokenizer's vocabulary (small test vocabularies are not
-  // cl100k) print as <id>.
-  std::string out;
-  for (int64_t id : ids) {
-    auto text = tok.decode(std::span<const int64_t>(&id, 1), true);
-    if (text.ok()) {
-      out += *text;
-    } else {
-      out += '<';
-      out += std::to_string(id);
-      out += '>';
-    }
-  }
-  return out;
+  return decodeTokens(tok, ids);
 }
 
 StatusOr<SamplingOptions> sampling(const GenerateOptions &o) {
