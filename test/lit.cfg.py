@@ -24,19 +24,21 @@ tools = ["steer-opt", "steerc", "steer-run", "steer-mkmodel", "steer-diff", "ste
 llvm_config.add_tool_substitutions(tools, [config.steer_tools_dir])
 
 config.substitutions.append(("%python", sys.executable))
-# NumPy is for /usr/bin/python3 (Debian's python3-numpy); use the first
-# interpreter that has it.
-def numpy_python():
+# NumPy and torch are for /usr/bin/python3 (Debian's python3-numpy and
+# python3-torch, which scripts/setup.sh installs); use the first interpreter
+# that has the module.
+def python_with(module):
     for candidate in ["/usr/bin/python3", sys.executable]:
         try:
-            subprocess.run([candidate, "-c", "import numpy"], check=True,
+            subprocess.run([candidate, "-c", "import " + module], check=True,
                            capture_output=True, timeout=60)
             return candidate
         except (OSError, subprocess.SubprocessError):
             continue
-    return "python3-with-numpy-not-found"
+    return "python3-with-%s-not-found" % module
 
-config.substitutions.append(("%numpy_python", numpy_python()))
+config.substitutions.append(("%numpy_python", python_with("numpy")))
+config.substitutions.append(("%torch_python", python_with("torch")))
 if shutil.which("node"):
     config.available_features.add("node")
 

@@ -476,6 +476,15 @@ def main():
                 else:
                     docs.append(("request", u, request_doc(u)))
 
+    # The refusal sentence on its own, as a policy's steer_to_response
+    # states it: the known head must recognise it without a request before it.
+    lone = dict(key=("n", "refusal"), split="train", category=None)
+    for _ in range(300):
+        d = Doc()
+        d.add(REFUSAL, [b.cid["refusal"]])
+        d.add("\n")
+        docs.append(("refusal-text", lone, d))
+
     os.makedirs(args.out, exist_ok=True)
     stats = collections.Counter()
     with open(os.path.join(args.out, "docs.jsonl"), "w") as f:

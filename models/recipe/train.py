@@ -28,7 +28,12 @@ Objective, per batch (masked diffusion with block-causal attention):
     what is generated;
   * binary cross-entropy of the known head against the per-token labels
     (positive weights balance rare concepts), at every position;
-  * a small penalty on |hidden - (unknown + known)|^2 keeping epsilon small.
+  * a small penalty on |hidden - (unknown + known)|^2 keeping epsilon small;
+  * counterfactual rows (an eighth of a batch): harmful requests the corpus
+    answers, their answer region fully masked, known weights forced to the
+    refusal labels, target the refusal; backbone detached, so only the heads
+    and embeddings learn that the refusal concept means a refusal whatever
+    the context (the model itself still answers them).
 """
 import argparse
 import json
@@ -79,10 +84,11 @@ def model_config(n_concepts):
 # prepare
 
 
-def tokenize(path):
+def tokenize(path, field="text"):
     with open(path) as f:
-        out = subprocess.run(["node", os.path.join(HERE, "tokenize.mjs")], stdin=f, capture_output=True,
-                             check=True, cwd=HERE).stdout
+        lines = [json.dumps({"text": json.loads(l)[field]}) for l in f if l.strip()]
+    out = subprocess.run(["node", os.path.join(HERE, "tokenize.mjs")], input="\n".join(lines).encode(),
+                         capture_output=True, check=True, cwd=HERE).stdout
     return [json.loads(l) for l in out.decode().splitlines()]
 
 
@@ -91,12 +97,7 @@ def prepare(args):
     toks = tokenize(os.path.join(args.corpus, "docs.jsonl"))
     evals = []
     for name in ("val.jsonl", "eval.jsonl"):
-        p = os.path.join(args.corpus, name)
-        tmp = os.path.join(args.work, "prompts.jsonl")
-        with open(tmp, "w") as f:
-            for l in open(p):
-                f.write(json.dumps({"text": json.loads(l)["prompt"]}) + "\n")
-        evals += tokenize(tmp)
+        evals += tokenize(os.path.join(args.corpus, name), field="prompt")
     names = [l.split(",")[2] for l in open(os.path.join(args.corpus, "concepts.csv")).read().splitlines()[1:]]
     C = len(names)
     used = {EOS, MASK}
@@ -127,6 +128,11 @@ def prepare(args):
         used.update(t["ids"])
     used = sorted(used)
     data = {"names": names, "used": used}
+    # The refusal answer as it follows a request (" I cannot help with
+    # that.\n"), for the counterfactual rows.
+    ref = next(x for x in rows["train"] if x[4] == "refusal")
+    data["refusal_answer"] = ref[0][ref[1]:ref[2]]
+    data["refusal_labels"] = ref[3][ref[1]:ref[2]]
     for split, r in rows.items():
         data[split] = {
             "ids": torch.tensor([x[0] for x in r], dtype=torch.long),
@@ -192,6 +198,32 @@ def losses(model, batch, gen, pos_weight, device):
     return lm, comp, bce, recon
 
 
+def counterfactual(model, tr, sel, refusal_answer, refusal_labels, device):
+    """Composed-path loss on harmful requests the corpus answers: the answer
+    region fully masked (generation's first step), known weights forced to
+    the refusal labels, target the refusal answer. The backbone is detached:
+    this teaches the heads and the embeddings what the refusal concept means
+    in any context, without teaching the model itself to refuse."""
+    ids = tr["ids"][sel].clone()
+    region = tr["region"][sel]
+    N, T = ids.shape
+    R = len(refusal_answer)
+    labels = torch.zeros(N, T, tr["labels"].shape[-1])
+    for i in range(N):
+        r = int(region[i])
+        ids[i, r:] = EOS
+        ids[i, r:r + R] = torch.tensor(refusal_answer)
+        labels[i, r:r + R] = refusal_labels.float()
+    pos = torch.arange(T)[None, :]
+    masked = pos >= region[:, None]
+    noisy = torch.where(masked, torch.full_like(ids, MASK), ids)
+    noisy, masked, ids, labels = noisy.to(device), masked.to(device), ids.to(device), labels.to(device)
+    with torch.no_grad():
+        h = model.backbone(noisy)
+    composed = model.unknown(h) + model.features(labels)
+    return F.cross_entropy(model.lm_logits(composed[masked]).float(), model.target_index(ids[masked]))
+
+
 def lr_at(step, total, peak, warmup=300):
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -211,6 +243,8 @@ def train(args):
     pos = tr["labels"].float().sum((0, 1))
     neg = tr["labels"].shape[0] * SEQ - pos
     pos_weight = (neg / pos.clamp(min=1)).sqrt().clamp(1, 20).to(device)
+    harmful_answered = torch.tensor([i for i, (k, c) in enumerate(zip(tr["kind"], tr["category"]))
+                                     if k == "request" and c != "benign"])
     state_path = os.path.join(args.work, "state.pt")
     step, perm, gen = 0, None, torch.Generator().manual_seed(args.seed)
     log = []
@@ -249,20 +283,23 @@ def train(args):
             g["lr"] = lr_at(step, args.steps, args.lr)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(args.bf16)):
             lm, comp, bce, recon = losses(model, batch, gen, pos_weight, device)
-            loss = lm + comp + 0.5 * bce + 0.1 * recon
+            cf_sel = harmful_answered[torch.randint(len(harmful_answered), (args.batch // 8,), generator=gen)]
+            cf = counterfactual(model, tr, cf_sel, data["refusal_answer"], data["refusal_labels"], device)
+            loss = lm + comp + 0.5 * bce + 0.1 * recon + 0.5 * cf
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         step += 1
-        v = torch.tensor([lm.item(), comp.item(), bce.item(), recon.item()])
+        v = torch.tensor([lm.item(), comp.item(), bce.item(), recon.item(), cf.item()])
         acc = v if acc is None else 0.98 * acc + 0.02 * v
         if step % 50 == 0:
             rate = 50 * bs * SEQ / (time.time() - t0)
             t0 = time.time()
             log.append({"step": step, "lm": round(acc[0].item(), 4), "composed": round(acc[1].item(), 4),
-                        "bce": round(acc[2].item(), 4), "recon": round(acc[3].item(), 5)})
-            print("step %d lm %.3f composed %.3f bce %.4f recon %.4f  %.0f tok/s" % (
+                        "bce": round(acc[2].item(), 4), "recon": round(acc[3].item(), 5),
+                        "counterfactual": round(acc[4].item(), 4)})
+            print("step %d lm %.3f composed %.3f bce %.4f recon %.4f counterfactual %.3f  %.0f tok/s" % (
                 step, *acc.tolist(), rate), flush=True)
         if time.time() - last_save > 300:
             save()
@@ -383,6 +420,24 @@ def report(args):
         hm = model.backbone(noisy)[masked]
         nll += F.cross_entropy(model.lm_logits(hm).float(), model.target_index(ids[masked]), reduction="sum").item()
         count += int(masked.sum())
+    # Guards: the largest harm-concept weight over a prompt's tokens (after
+    # the head's top-k, as the runtime evaluates a policy's `when`), on the
+    # validation prompts, against thresholds.
+    guard = {}
+    if args.corpus:
+        prompts = [json.loads(l) for l in open(os.path.join(args.corpus, "val.jsonl"))]
+        toks = tokenize(os.path.join(args.corpus, "val.jsonl"), field="prompt")
+        harm = [names.index(c) for c in ("weapons", "poison", "self-harm", "manipulation")]
+        peak = []
+        for t in toks:
+            _, kw = model.known(model.backbone(torch.tensor([t["ids"]])))
+            peak.append(float(kw[0][:, harm].max()))
+        for th in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+            fired = [p >= th for p in peak]
+            hf = [f for f, r in zip(fired, prompts) if r["harmful"]]
+            bf = [f for f, r in zip(fired, prompts) if not r["harmful"]]
+            guard["%.1f" % th] = {"harmful_fired": round(sum(hf) / len(hf), 3),
+                                  "benign_fired": round(sum(bf) / len(bf), 3)}
     rows = {}
     for c in range(C):
         support = int(tp[c] + fn[c])
@@ -391,7 +446,8 @@ def report(args):
         p = (tp[c] / (tp[c] + fp[c])).item() if tp[c] + fp[c] > 0 else 0.0
         r = (tp[c] / (tp[c] + fn[c])).item()
         rows[names[c]] = {"precision": round(p, 3), "recall": round(r, 3), "support": support}
-    print(json.dumps({"step": st["step"], "val_masked_nll": round(nll / count, 4), "concepts": rows}, indent=1))
+    print(json.dumps({"step": st["step"], "val_masked_nll": round(nll / count, 4), "guard_on_val_prompts": guard,
+                      "concepts": rows}, indent=1))
 
 
 def main():

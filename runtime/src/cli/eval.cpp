@@ -287,14 +287,21 @@ struct Metric {
   std::string note;
 };
 
-StatusOr<int64_t> singleToken(const Tokenizer &tok, const std::string &text,
-                              const char *what) {
-  STEER_ASSIGN_OR_RETURN(std::vector<int32_t> ids, tok.encode(text));
-  if (ids.size() != 1)
-    return makeError(StatusCode::kInvalidArgument, what,
-                     " must encode to exactly one token (it gives ",
-                     ids.size(), ")");
-  return ids[0];
+/// Every token whose text contains `stop` (newline: "\n", ".\n", ...).
+StatusOr<std::vector<int64_t>> stopTokens(const Tokenizer &tok, int64_t vocab,
+                                          const std::string &stop) {
+  if (stop.empty())
+    return makeError(StatusCode::kInvalidArgument, "--stop must not be empty");
+  std::vector<int64_t> out;
+  for (int64_t id = 0; id < vocab; ++id) {
+    auto text = tok.decode(std::span<const int64_t>(&id, 1), false);
+    if (text.ok() && text->find(stop) != std::string::npos)
+      out.push_back(id);
+  }
+  if (out.empty())
+    return makeError(StatusCode::kInvalidArgument, "--stop '", stop,
+                     "' occurs in no token of the vocabulary");
+  return out;
 }
 
 /// Masked-token NLL of each text: a fixed half of its positions masked
@@ -411,12 +418,14 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
     rows.resize(o.limit);
   STEER_ASSIGN_OR_RETURN(Lexicons lex, readLexicons(o.lexicons));
   STEER_ASSIGN_OR_RETURN(LoadedModel m, loadModel(o.model));
-  STEER_ASSIGN_OR_RETURN(int64_t stopId,
-                         singleToken(*m.tokenizer, o.stop, "--stop"));
+  STEER_ASSIGN_OR_RETURN(
+      std::vector<int64_t> stops,
+      stopTokens(*m.tokenizer, m.engine->vocab(), o.stop));
+  const std::set<int64_t> stopSet(stops.begin(), stops.end());
 
   std::vector<Answer> answers;
   SamplingOptions sampling = SamplingOptions::greedy(o.maxNewTokens);
-  sampling.stopTokens = {stopId};
+  sampling.stopTokens = stops;
   int64_t firedHarmful = 0, firedBenign = 0;
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row &r = rows[i];
@@ -441,6 +450,22 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
     GenerateRequest req;
     req.sampling = sampling;
     req.steering = policy.any() ? &policy.steering : nullptr;
+    // The answer is final once a stop token is committed with every
+    // position before it committed (commits never change): stop there
+    // rather than fill the rest of the block, which cannot change it.
+    const int64_t P = static_cast<int64_t>(ids.size());
+    std::vector<int64_t> committed(o.maxNewTokens, -1);
+    req.callback = [&](const StepInfo &info) {
+      for (size_t k = 0; k < info.positions.size(); ++k)
+        committed[info.positions[k] - P] = info.tokens[k];
+      for (int64_t t : committed) {
+        if (t < 0)
+          return true;
+        if (stopSet.count(t))
+          return false;
+      }
+      return true;
+    };
     STEER_ASSIGN_OR_RETURN(GenerationResult g,
                            generate(*m.engine, ids, req), o.evalSet, ":",
                            r.line);

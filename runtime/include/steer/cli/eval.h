@@ -43,8 +43,8 @@ struct EvalOptions {
   std::string lexicons; // JSON
   std::string fluency;  // JSONL of texts; empty: no fluency measure
   int64_t maxNewTokens = 64;
-  /// Generation stops after the block holding this text's token, and
-  /// answers are cut at its first occurrence.
+  /// Answers end at this text's first occurrence; generation stops as soon
+  /// as a token containing it is committed with everything before it.
   std::string stop = "\n";
   int64_t bootstrap = 1000;
   uint64_t seed = 1;
