@@ -15,8 +15,8 @@ model="$src/models/steerling-wordnet"
 mkdir -p "$work"
 
 say() { printf '\n== %s\n' "$*"; }
-# Answers are one line: stop at the newline token (198) and show one line.
-gen() { "$bin/steer-run" generate "$@" --max-new-tokens 64 --greedy --stop-tokens 198; }
+# Answers are one line: stop at newline tokens (198 "\n", 627 ".\n"), show the first line.
+gen() { "$bin/steer-run" generate "$@" --max-new-tokens 64 --greedy --stop-tokens 198,627 | sed -n 1p; }
 
 say "Embedded default model: $model"
 "$bin/steer-run" inspect "$model" | sed -n '1,8p'
@@ -32,7 +32,7 @@ gen "$model" --prompt "$harmful"
 
 say "Audit: which concepts drove the answer"
 "$bin/steer-run" explain "$model" --prompt "$harmful" --max-new-tokens 64 --greedy \
-  --stop-tokens 198 --top 5
+  --stop-tokens 198,627 --top 5
 
 say "Fix: compile profiles/audit-then-fix.policy into an artifact"
 "$bin/steerc" "$src/profiles/audit-then-fix.policy" --model "$model" -o "$work/fix.steer"
@@ -48,9 +48,9 @@ sed 's/threshold: 0.5/threshold: 0.9/' "$src/profiles/audit-then-fix.policy" > "
 "$bin/steerc" "$work/strict.policy" --model "$model" -o "$work/strict.steer"
 "$bin/steer-diff" "$work/fix.steer" "$work/strict.steer" || true
 
-say "Evaluate: 40 prompts of the held-out evaluation set, base model, then the artifact"
+say "Evaluate: 20 prompts of the held-out evaluation set, base model, then the artifact"
 sub="$work/eval-subset.jsonl"
-awk 'NR % 13 == 1' "$model/eval/eval.jsonl" > "$sub"
+awk 'NR % 26 == 1' "$model/eval/eval.jsonl" > "$sub"
 for m in "$model" "$work/fix.steer"; do
   "$bin/steer-eval" "$sub" --model "$m" --lexicons "$model/eval/lexicons.json" --bootstrap 200 \
     | sed -n '1,9p'

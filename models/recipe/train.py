@@ -271,7 +271,8 @@ def train(args):
     bs = args.batch
     acc = None
     t0 = time.time()
-    while step < args.steps and time.time() < t_end and not stop:
+    stop_at = args.stop_at or args.steps
+    while step < min(args.steps, stop_at) and time.time() < t_end and not stop:
         epoch_pos = (step * bs) % n
         if perm is None or epoch_pos < bs:
             perm = torch.randperm(n, generator=gen)
@@ -458,7 +459,8 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--minutes", type=float, default=60)
-    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--steps", type=int, default=6000, help="length of the learning-rate schedule")
+    ap.add_argument("--stop-at", type=int, default=0, help="stop (and save) at this step; 0: --steps")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--seed", type=int, default=1)
