@@ -17,7 +17,7 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from steerling import Steerling  # noqa: E402
+from steerling import PADDED_TABLES, Steerling, checkpoint_names  # noqa: E402
 
 torch.set_grad_enabled(False)
 
@@ -50,23 +50,11 @@ def main():
     m = Steerling(cfg, used)
     sd = {"emb": torch.cat([W["transformer.tok_emb.weight"][used], W["transformer.tok_emb.weight"][pad:pad + 1]]),
           "ln_f": W["transformer.ln_f.weight"]}
-    for i in range(cfg["n_layers"]):
-        p, q = "blocks.%d." % i, "transformer.blocks.%d." % i
-        sd[p + "c_attn.weight"] = W[q + "attn.c_attn.weight"]
-        sd[p + "c_proj.weight"] = W[q + "attn.c_proj.weight"]
-        sd[p + "q_norm"] = W[q + "attn.q_norm.weight"]
-        sd[p + "k_norm"] = W[q + "attn.k_norm.weight"]
-        sd[p + "ln_1"] = W[q + "ln_1.weight"]
-        sd[p + "ln_2"] = W[q + "ln_2.weight"]
-        sd[p + "c_fc.weight"] = W[q + "mlp.c_fc.weight"]
-        sd[p + "mlp_proj.weight"] = W[q + "mlp.c_proj.weight"]
-    n, u = c["n_concepts"], c["n_unknown_concepts"]
-    sd["concept_predictor.weight"] = W["known_head.concept_predictor.weight"][:n]
-    sd["concept_embedding"] = W["known_head.concept_embedding.weight"][:n]
-    sd["predictor_down.weight"] = W["unknown_head.predictor_down.weight"]
-    sd["predictor_up.weight"] = W["unknown_head.predictor_up.weight"][:u]
-    sd["embedding_coef"] = W["unknown_head.embedding_coef.weight"][:u]
-    sd["embedding_basis"] = W["unknown_head.embedding_basis.weight"]
+    for ours, theirs in checkpoint_names(cfg):
+        sd[ours] = W[theirs]
+    rows = {"known": c["n_concepts"], "unknown": c["n_unknown_concepts"]}
+    for ours, theirs, head in PADDED_TABLES:
+        sd[ours] = W[theirs][:rows[head]]
     m.load_state_dict(sd)
 
     dump = read_safetensors(dump_path)

@@ -143,3 +143,29 @@ class Steerling(nn.Module):
 
     def target_index(self, targets):
         return self.lookup[targets]
+
+
+def checkpoint_names(cfg):
+    """(trainer state_dict key, checkpoint key) for every tensor that maps
+    one to one; the embedding (restricted rows) and the padded concept
+    tables (first n rows) are the callers' to reshape."""
+    out = []
+    for i in range(cfg["n_layers"]):
+        p, q = "blocks.%d." % i, "transformer.blocks.%d." % i
+        out += [(p + "c_attn.weight", q + "attn.c_attn.weight"), (p + "c_proj.weight", q + "attn.c_proj.weight"),
+                (p + "q_norm", q + "attn.q_norm.weight"), (p + "k_norm", q + "attn.k_norm.weight"),
+                (p + "ln_1", q + "ln_1.weight"), (p + "ln_2", q + "ln_2.weight"),
+                (p + "c_fc.weight", q + "mlp.c_fc.weight"), (p + "mlp_proj.weight", q + "mlp.c_proj.weight")]
+    out += [("ln_f", "transformer.ln_f.weight"),
+            ("predictor_down.weight", "unknown_head.predictor_down.weight"),
+            ("embedding_basis", "unknown_head.embedding_basis.weight")]
+    return out
+
+
+# Padded concept tables: (trainer key, checkpoint key, "known" or "unknown").
+PADDED_TABLES = [
+    ("concept_predictor.weight", "known_head.concept_predictor.weight", "known"),
+    ("concept_embedding", "known_head.concept_embedding.weight", "known"),
+    ("predictor_up.weight", "unknown_head.predictor_up.weight", "unknown"),
+    ("embedding_coef", "unknown_head.embedding_coef.weight", "unknown"),
+]

@@ -50,7 +50,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from steerling import Steerling  # noqa: E402
+from steerling import PADDED_TABLES, Steerling, checkpoint_names  # noqa: E402
 
 SEQ = 64
 EOS, MASK, PAD = 100257, 100280, 100277
@@ -341,31 +341,22 @@ def export_tensors(model, cfg):
     emb = sd["emb"][-1].expand(V, D).clone()
     emb[model.used.cpu()] = sd["emb"][:-1]
     out = {"transformer.tok_emb.weight": emb}
-    for i in range(cfg["n_layers"]):
-        p, q = "blocks.%d." % i, "transformer.blocks.%d." % i
-        out[q + "attn.c_attn.weight"] = sd[p + "c_attn.weight"]
-        out[q + "attn.c_proj.weight"] = sd[p + "c_proj.weight"]
-        out[q + "attn.q_norm.weight"] = sd[p + "q_norm"]
-        out[q + "attn.k_norm.weight"] = sd[p + "k_norm"]
-        out[q + "ln_1.weight"] = sd[p + "ln_1"]
-        out[q + "ln_2.weight"] = sd[p + "ln_2"]
-        out[q + "mlp.c_fc.weight"] = sd[p + "c_fc.weight"]
-        out[q + "mlp.c_proj.weight"] = sd[p + "mlp_proj.weight"]
-    out["transformer.ln_f.weight"] = sd["ln_f"]
-
-    def padded(t, n):
-        z = torch.zeros(pad(n), *t.shape[1:])
+    for ours, theirs in checkpoint_names(cfg):
+        out[theirs] = sd[ours]
+    rows = {"known": c["n_concepts"], "unknown": c["n_unknown_concepts"]}
+    for ours, theirs, head in PADDED_TABLES:
+        t = sd[ours]
+        z = torch.zeros(pad(rows[head]), *t.shape[1:])
         z[: t.shape[0]] = t
-        return z
-
-    n, u = c["n_concepts"], c["n_unknown_concepts"]
-    out["known_head.concept_predictor.weight"] = padded(sd["concept_predictor.weight"], n)
-    out["known_head.concept_embedding.weight"] = padded(sd["concept_embedding"], n)
-    out["unknown_head.predictor_down.weight"] = sd["predictor_down.weight"]
-    out["unknown_head.predictor_up.weight"] = padded(sd["predictor_up.weight"], u)
-    out["unknown_head.embedding_coef.weight"] = padded(sd["embedding_coef"], u)
-    out["unknown_head.embedding_basis.weight"] = sd["embedding_basis"]
-    return {k: v.to(torch.bfloat16) for k, v in out.items()}
+        out[theirs] = z
+    # Data in layout order (embedding, blocks, final norm, known head,
+    # unknown head), as runtime/src/model/layout.cpp lists tensors.
+    tail = ["transformer.ln_f.weight", "known_head.concept_predictor.weight",
+            "known_head.concept_embedding.weight", "unknown_head.predictor_down.weight",
+            "unknown_head.predictor_up.weight", "unknown_head.embedding_coef.weight",
+            "unknown_head.embedding_basis.weight"]
+    order = [k for k in out if k not in tail] + tail
+    return {k: out[k].to(torch.bfloat16) for k in order}
 
 
 def load_trained(args):

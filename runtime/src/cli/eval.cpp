@@ -59,9 +59,15 @@ StatusOr<nlohmann::json> parseJsonLine(std::string_view text,
   }
 }
 
-StatusOr<std::vector<Row>> readEvalSet(const std::string &path) {
+struct JsonLine {
+  int64_t line = 0; // 1-based
+  nlohmann::json value;
+};
+
+/// The non-blank lines of a JSONL file, parsed; errors name path:line:byte.
+StatusOr<std::vector<JsonLine>> readJsonLines(const std::string &path) {
   STEER_ASSIGN_OR_RETURN(std::string text, readFile(path));
-  std::vector<Row> rows;
+  std::vector<JsonLine> out;
   int64_t line = 0;
   size_t pos = 0;
   while (pos < text.size()) {
@@ -74,6 +80,17 @@ StatusOr<std::vector<Row>> readEvalSet(const std::string &path) {
     if (l.find_first_not_of(" \t\r") == std::string_view::npos)
       continue;
     STEER_ASSIGN_OR_RETURN(nlohmann::json j, parseJsonLine(l, path, line));
+    out.push_back({line, std::move(j)});
+  }
+  return out;
+}
+
+StatusOr<std::vector<Row>> readEvalSet(const std::string &path) {
+  STEER_ASSIGN_OR_RETURN(std::vector<JsonLine> lines, readJsonLines(path));
+  std::vector<Row> rows;
+  for (const JsonLine &jl : lines) {
+    const int64_t line = jl.line;
+    const nlohmann::json &j = jl.value;
     auto where = [&](const char *field) {
       return path + ":" + std::to_string(line) + ": field \"" + field + "\"";
     };
@@ -311,23 +328,15 @@ StatusOr<std::vector<int64_t>> stopTokens(const Tokenizer &tok, int64_t vocab,
 StatusOr<std::pair<std::vector<double>, int64_t>>
 fluency(const LoadedModel &m, const std::string &path, uint64_t seed,
         int64_t *fired) {
-  STEER_ASSIGN_OR_RETURN(std::string text, readFile(path));
+  STEER_ASSIGN_OR_RETURN(std::vector<JsonLine> lines, readJsonLines(path));
   std::vector<double> perText;
-  int64_t tokens = 0, line = 0;
-  size_t pos = 0;
+  int64_t tokens = 0;
   const Engine &engine = *m.engine;
   const int64_t V = engine.vocab();
   const int64_t mask = engine.config().maskTokenId;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos)
-      end = text.size();
-    std::string_view l(text.data() + pos, end - pos);
-    pos = end + 1;
-    ++line;
-    if (l.find_first_not_of(" \t\r") == std::string_view::npos)
-      continue;
-    STEER_ASSIGN_OR_RETURN(nlohmann::json j, parseJsonLine(l, path, line));
+  for (const JsonLine &jl : lines) {
+    const int64_t line = jl.line;
+    const nlohmann::json &j = jl.value;
     if (!j.is_object() || !j.contains("text") || !j["text"].is_string() ||
         j["text"].get<std::string>().empty())
       return makeError(StatusCode::kInvalidArgument, path, ":", line,
@@ -381,14 +390,16 @@ fluency(const LoadedModel &m, const std::string &path, uint64_t seed,
     for (int64_t p : positions) {
       const float *lg = &out.logits[p * V];
       const std::vector<float> &bias = policy.steering.vocabBias;
+      auto logit = [&](int64_t t) {
+        return double(lg[t]) - (bias.empty() ? 0.0 : bias[t]);
+      };
       double mx = -INFINITY;
       for (int64_t t = 0; t < V; ++t)
-        mx = std::max(mx, double(lg[t]) - (bias.empty() ? 0.0 : bias[t]));
+        mx = std::max(mx, logit(t));
       double z = 0;
       for (int64_t t = 0; t < V; ++t)
-        z += std::exp(double(lg[t]) - (bias.empty() ? 0.0 : bias[t]) - mx);
-      double target = double(lg[ids[p]]) - (bias.empty() ? 0.0 : bias[ids[p]]);
-      nll += -(target - mx - std::log(z));
+        z += std::exp(logit(t) - mx);
+      nll += -(logit(ids[p]) - mx - std::log(z));
     }
     perText.push_back(nll / positions.size());
     tokens += static_cast<int64_t>(positions.size());
