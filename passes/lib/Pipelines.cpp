@@ -14,6 +14,15 @@ using namespace mlir::steer;
 
 void mlir::steer::buildSteerPipeline(OpPassManager &pm,
                                      const PipelineOptions &options) {
+  // Phase: the policy's concept references become ids (at every level:
+  // nothing after this reads labels).
+  if (options.labels) {
+    pm.addPass(createResolveConceptsPass(options.labels));
+  } else {
+    ResolveConceptsOptions resolve;
+    resolve.labelsPath = options.labelsPath;
+    pm.addPass(createResolveConcepts(resolve));
+  }
   // -O0 keeps every intervention as the policy wrote it.
   if (options.optLevel == 0)
     return;
@@ -28,6 +37,9 @@ struct PipelineCliOptions : PassPipelineOptions<PipelineCliOptions> {
   Option<unsigned> optLevel{*this, "opt-level",
                             llvm::cl::desc("0 keeps interventions explicit"),
                             llvm::cl::init(2)};
+  Option<std::string> labels{
+      *this, "labels",
+      llvm::cl::desc("concept label table for policies that name concepts")};
 };
 } // namespace
 
@@ -38,6 +50,7 @@ void mlir::steer::registerSteerPassesAndPipelines() {
       [](OpPassManager &pm, const PipelineCliOptions &cli) {
         PipelineOptions options;
         options.optLevel = cli.optLevel;
+        options.labelsPath = cli.labels;
         buildSteerPipeline(pm, options);
       });
 }

@@ -9,6 +9,7 @@
 #include "steer/Dialect/Steer/Import/ModelImport.h"
 #include "steer/Passes/Passes.h"
 #include "steer/Policy/PolicyFrontend.h"
+#include "steer/Policy/PolicyImport.h"
 #include "steer/exec/engine.h"
 #include "steer/model/checkpoint.h"
 #include "steer/text/tokenizer.h"
@@ -87,17 +88,51 @@ int fail(const std::string &message) {
   return 2;
 }
 
-/// Parses, resolves and checks the policy, then prints the compiled
-/// profile or writes the artifact.
-int compilePolicy(const ::steer::Checkpoint &checkpoint, bool artifact) {
-  std::optional<::steer::ConceptLabels> labels;
+/// Imports the checkpoint's graph (and the policy, when there is one),
+/// runs the pipeline and prints the IR.
+int emitMlir(const ::steer::Checkpoint &checkpoint,
+             const ::steer::policy::CheckedPolicy *policy,
+             std::shared_ptr<const ::steer::ConceptLabels> labels) {
+  mlir::MLIRContext context;
+  mlir::OwningOpRef<mlir::ModuleOp> module = mlir::steer::importCheckpoint(
+      &context, checkpoint, modelSymbol(modelDir));
+  if (policy)
+    mlir::steer::importPolicy(*module, *policy);
+  if (failed(mlir::verify(*module)))
+    return fail("error: the imported IR does not verify (a bug in steerc)");
+
+  mlir::PassManager pm(&context);
+  if (failed(mlir::applyPassManagerCLOptions(pm)))
+    return fail("error: bad pass manager options");
+  pm.enableVerifier(true);
+  mlir::steer::PipelineOptions options;
+  options.optLevel = optLevel;
+  options.labels = std::move(labels);
+  mlir::steer::buildSteerPipeline(pm, options);
+  if (failed(pm.run(*module)))
+    return 2;
+
+  std::string error;
+  auto out = mlir::openOutputFile(outputPath, &error);
+  if (!out)
+    return fail("error: " + error);
+  module->print(out->os());
+  out->os() << "\n";
+  out->keep();
+  return 0;
+}
+
+/// Parses, resolves and checks the policy, then emits its IR, prints the
+/// compiled profile or writes the artifact.
+int compilePolicy(const ::steer::Checkpoint &checkpoint, EmitKind kind) {
+  std::shared_ptr<const ::steer::ConceptLabels> labels;
   const std::string path =
       labelsPath.empty() ? ::steer::findLabelsFile(modelDir) : labelsPath;
   if (!path.empty()) {
     auto loaded = ::steer::ConceptLabels::load(path);
     if (!loaded.ok())
       return fail(loaded.status().toString());
-    labels = std::move(*loaded);
+    labels = std::make_shared<const ::steer::ConceptLabels>(std::move(*loaded));
   }
   auto engine = ::steer::Engine::create(checkpoint);
   if (!engine.ok())
@@ -107,7 +142,7 @@ int compilePolicy(const ::steer::Checkpoint &checkpoint, bool artifact) {
                                    : ::steer::TokenizerLayout::kBase);
   if (!tokenizer.ok())
     return fail(tokenizer.status().toString());
-  const ::steer::ConceptLabels *table = labels ? &*labels : nullptr;
+  const ::steer::ConceptLabels *table = labels.get();
   auto checked = ::steer::policy::checkPolicy(
       policyPath, checkpoint.config(), table, engine->get(), tokenizer->get());
   if (!checked.ok()) {
@@ -116,7 +151,9 @@ int compilePolicy(const ::steer::Checkpoint &checkpoint, bool artifact) {
       errs() << "  " << line << "\n";
     return 2;
   }
-  if (artifact) {
+  if (kind == EmitKind::Mlir)
+    return emitMlir(checkpoint, &*checked, std::move(labels));
+  if (kind == EmitKind::Artifact) {
     // A progress line on a terminal for the steps that scale with the
     // checkpoint (hashing and writing gigabytes).
     std::function<void(const char *, uint64_t, uint64_t)> progress;
@@ -165,40 +202,11 @@ int main(int argc, char **argv) {
 
   if (emit == EmitKind::Auto)
     emit = policyPath.empty() ? EmitKind::Mlir : EmitKind::Artifact;
-  if (emit == EmitKind::Profile || emit == EmitKind::Artifact) {
-    if (policyPath.empty())
-      return fail(
-          "error: --emit=profile and --emit=artifact need a POLICY file");
-    if (emit == EmitKind::Artifact && outputPath == "-")
-      return fail("error: an artifact is binary; give the output file with -o");
-    return compilePolicy(**checkpoint, emit == EmitKind::Artifact);
-  }
+  if (policyPath.empty() && emit != EmitKind::Mlir)
+    return fail("error: --emit=profile and --emit=artifact need a POLICY file");
+  if (emit == EmitKind::Artifact && outputPath == "-")
+    return fail("error: an artifact is binary; give the output file with -o");
   if (!policyPath.empty())
-    return fail("error: policies are not lowered into the steer IR yet; use "
-                "--emit=profile or --emit=artifact");
-
-  mlir::MLIRContext context;
-  mlir::OwningOpRef<mlir::ModuleOp> module = mlir::steer::importCheckpoint(
-      &context, **checkpoint, modelSymbol(modelDir));
-  if (failed(mlir::verify(*module)))
-    return fail("error: the imported graph does not verify (a bug in steerc)");
-
-  mlir::PassManager pm(&context);
-  if (failed(mlir::applyPassManagerCLOptions(pm)))
-    return fail("error: bad pass manager options");
-  pm.enableVerifier(true);
-  mlir::steer::PipelineOptions options;
-  options.optLevel = optLevel;
-  mlir::steer::buildSteerPipeline(pm, options);
-  if (failed(pm.run(*module)))
-    return 2;
-
-  std::string error;
-  auto out = mlir::openOutputFile(outputPath, &error);
-  if (!out)
-    return fail("error: " + error);
-  module->print(out->os());
-  out->os() << "\n";
-  out->keep();
-  return 0;
+    return compilePolicy(**checkpoint, emit);
+  return emitMlir(**checkpoint, nullptr, nullptr);
 }

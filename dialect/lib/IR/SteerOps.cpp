@@ -9,11 +9,13 @@
 //===----------------------------------------------------------------------===//
 #include "steer/Dialect/Steer/IR/SteerOps.h"
 
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/STLExtras.h"
 
 #include <cmath>
+#include <cstdio>
 
 using namespace mlir;
 using namespace mlir::steer;
@@ -401,5 +403,226 @@ LogicalResult ReluLogitMaskOp::verify() {
     if (!std::isfinite(s) || s < 0)
       return emitOpError() << "strength for concept " << id
                            << " must be finite and >= 0, got " << s;
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Policies
+//===----------------------------------------------------------------------===//
+
+namespace {
+
+/// A concept listed twice in one list is a mistake (a typo for another?).
+LogicalResult checkConceptList(Operation *op, StringRef what,
+                               ArrayAttr concepts) {
+  if (concepts.empty())
+    return op->emitOpError() << "'" << what << "' needs at least one concept";
+  llvm::SmallDenseSet<Attribute> seen;
+  for (Attribute a : concepts)
+    if (!seen.insert(a).second)
+      return op->emitOpError()
+             << "lists " << a << " twice; drop the repeated entry";
+  return success();
+}
+
+LogicalResult checkBounds(Operation *op, StringRef what, double v, double lo,
+                          double hi) {
+  if (v >= lo && v <= hi)
+    return success();
+  char buf[128];
+  std::snprintf(buf, sizeof buf, "%g is out of bounds [%g, %g]", v, lo, hi);
+  return op->emitOpError() << what << " " << buf;
+}
+
+/// The steer.model a policy applies to: the only one in its module.
+ModelOp modelBeside(Operation *op) {
+  auto module = op->getParentOfType<ModuleOp>();
+  if (!module)
+    return {};
+  ModelOp found;
+  for (ModelOp m : module.getOps<ModelOp>()) {
+    if (found)
+      return {};
+    found = m;
+  }
+  return found;
+}
+
+/// Every concept attribute of an op, lists included.
+void forEachConcept(Operation *op, function_ref<void(ConceptAttr)> fn) {
+  for (NamedAttribute attr : op->getAttrs()) {
+    if (auto c = dyn_cast<ConceptAttr>(attr.getValue()))
+      fn(c);
+    else if (auto list = dyn_cast<ArrayAttr>(attr.getValue()))
+      for (Attribute a : list)
+        if (auto c = dyn_cast<ConceptAttr>(a))
+          fn(c);
+  }
+}
+
+std::string describe(ConceptAttr c) {
+  if (!c.getLabel().empty())
+    return "'" + c.getLabel().str() + "'";
+  return "#" + std::to_string(c.getId());
+}
+
+} // namespace
+
+LogicalResult PolicyOp::verify() {
+  // A concept pushed down (suppress, unlearn) and up (amplify) at once is a
+  // contradiction; the runtime applies one injection and one target profile
+  // per request.
+  llvm::DenseMap<int64_t, RuleOp> suppressed;
+  RuleOp injecting, responding;
+  for (RuleOp rule : getBody().getOps<RuleOp>()) {
+    for (Operation &op : rule.getBody().front()) {
+      if (auto s = dyn_cast<SuppressOp>(op))
+        for (auto c : s.getConcepts().getAsRange<ConceptAttr>())
+          if (c.isResolved())
+            suppressed.try_emplace(c.getId(), rule);
+      if (auto u = dyn_cast<UnlearnOp>(op))
+        if (u.getFocal().isResolved())
+          suppressed.try_emplace(u.getFocal().getId(), rule);
+      if (isa<AmplifyOp, UnlearnOp>(op)) {
+        if (injecting && injecting != rule)
+          return op.emitOpError()
+                 << "injects a direction, and so does rule "
+                 << "'" << injecting.getSymName() << "'"
+                 << "; one injecting rule (amplify or unlearn) per policy";
+        injecting = rule;
+      }
+      if (isa<SteerToResponseOp>(op)) {
+        if (responding && responding != rule)
+          return op.emitOpError() << "steers to a response, and so does rule "
+                                  << "'" << responding.getSymName() << "'"
+                                  << "; one target profile per policy";
+        responding = rule;
+      }
+    }
+  }
+  for (RuleOp rule : getBody().getOps<RuleOp>())
+    for (AmplifyOp a : rule.getBody().getOps<AmplifyOp>())
+      for (auto c : a.getConcepts().getAsRange<ConceptAttr>())
+        if (auto it = suppressed.find(c.getId());
+            c.isResolved() && it != suppressed.end())
+          return a.emitOpError()
+                 << "amplifies concept " << describe(c) << ", which rule "
+                 << "'" << it->second.getSymName() << "'"
+                 << " suppresses; drop one of them";
+  return success();
+}
+
+LogicalResult RuleOp::verify() {
+  int guards = 0, actions = 0, injections = 0, responses = 0;
+  for (Operation &op : getBody().front()) {
+    if (isa<WhenOp>(op))
+      ++guards;
+    else
+      ++actions;
+    if (isa<AmplifyOp, UnlearnOp>(op))
+      ++injections;
+    if (isa<SteerToResponseOp>(op))
+      ++responses;
+  }
+  if (actions == 0)
+    return emitOpError() << "rule '" << getSymName() << "'"
+                         << " has no action (suppress, clamp, amplify, "
+                            "unlearn or steer_to_response)";
+  if (guards > 1)
+    return emitOpError() << "has " << guards
+                         << " guards; merge them into one steer.when";
+  if (injections > 1)
+    return emitOpError() << "injects " << injections
+                         << " directions; one amplify or unlearn per rule";
+  if (responses > 1)
+    return emitOpError() << "steers to " << responses
+                         << " responses; one per rule";
+  // Against the model beside the policy: concept ids and layers in range.
+  ModelOp model = modelBeside(*this);
+  if (!model)
+    return success();
+  std::optional<int64_t> nConcepts = model.getNConcepts();
+  for (Operation &op : getBody().front()) {
+    LogicalResult ok = success();
+    forEachConcept(&op, [&](ConceptAttr c) {
+      if (succeeded(ok) && c.isResolved() && nConcepts &&
+          c.getId() >= *nConcepts)
+        ok = op.emitOpError()
+             << "concept id " << c.getId() << " is out of range: model "
+             << "'" << model.getSymName() << "'"
+             << " has " << *nConcepts << " known concepts";
+    });
+    if (failed(ok))
+      return failure();
+    std::optional<int64_t> layer;
+    if (auto a = dyn_cast<AmplifyOp>(op))
+      layer = a.getLayer();
+    if (auto u = dyn_cast<UnlearnOp>(op))
+      layer = u.getLayer();
+    if (layer && *layer > model.getNLayers())
+      return op.emitOpError()
+             << "layer " << *layer << " is out of range: model "
+             << "'" << model.getSymName() << "'"
+             << " has " << model.getNLayers() << " layers (use 0 to "
+             << model.getNLayers() << ")";
+  }
+  return success();
+}
+
+LogicalResult WhenOp::verify() {
+  if (failed(checkConceptList(*this, "when", getConcepts())))
+    return failure();
+  // 0 would fire on every prompt and 1 on none.
+  return checkBounds(*this, "guard threshold", getThreshold().convertToDouble(),
+                     1e-6, 1.0 - 1e-6);
+}
+
+LogicalResult SuppressOp::verify() {
+  return checkConceptList(*this, "suppress", getConcepts());
+}
+
+LogicalResult ClampOp::verify() {
+  // Known weights are sigmoids: a clamp outside [0, 1] is not a weight.
+  return checkBounds(*this, "clamp value", getValue().convertToDouble(), 0, 1);
+}
+
+LogicalResult AmplifyOp::verify() {
+  if (failed(checkConceptList(*this, "amplify", getConcepts())) ||
+      failed(
+          checkBounds(*this, "target", getTarget().convertToDouble(), -50, 50)))
+    return failure();
+  if (getLayer() < 0)
+    return emitOpError() << "layer " << getLayer() << " is negative";
+  if (std::optional<int64_t> cutoff = getCutoffTokens()) {
+    if (getSchedule() != Schedule::hard_cutoff)
+      return emitOpError()
+             << "cutoff_tokens only applies to the hard_cutoff schedule";
+    if (*cutoff < 1)
+      return emitOpError() << "cutoff_tokens must be positive, got " << *cutoff;
+  } else if (getSchedule() == Schedule::hard_cutoff) {
+    return emitOpError() << "the hard_cutoff schedule needs cutoff_tokens";
+  }
+  return success();
+}
+
+LogicalResult UnlearnOp::verify() {
+  if (getLayer() < 0)
+    return emitOpError() << "layer " << getLayer() << " is negative";
+  if (failed(checkBounds(*this, "alpha", getAlpha().convertToDouble(), -100,
+                         100)) ||
+      failed(checkBounds(*this, "relu_strength",
+                         getReluStrength().convertToDouble(), 0, 100)))
+    return failure();
+  llvm::SmallDenseSet<Attribute> seen;
+  for (Attribute a : getGroup())
+    if (!seen.insert(a).second)
+      return emitOpError() << "lists " << a
+                           << " twice in its group; drop the repeated entry";
+  return success();
+}
+
+LogicalResult SteerToResponseOp::verify() {
+  if (getResponse().empty())
+    return emitOpError() << "needs a non-empty response";
   return success();
 }

@@ -100,6 +100,77 @@ size_t editDistance(const std::string &a, const std::string &b) {
   return prev[b.size()];
 }
 
+} // namespace
+
+ConceptResolution resolveConcept(const std::string &ref, int64_t nConcepts,
+                                 const ConceptLabels *labels) {
+  ConceptResolution out;
+  auto fail = [&](std::string message) {
+    out.error = std::move(message);
+    return out;
+  };
+  if (!ref.empty() && ref[0] == '#') {
+    char *end = nullptr;
+    long long id = std::strtoll(ref.c_str() + 1, &end, 10);
+    if (ref.size() < 2 || *end != '\0')
+      return fail("'" + ref + "' is not a concept id; write #<number>");
+    if (id < 0 || id >= nConcepts)
+      return fail("concept id " + std::to_string(id) +
+                  " is out of range: the model has " +
+                  std::to_string(nConcepts) + " known concepts (#0 to #" +
+                  std::to_string(nConcepts - 1) + ")");
+    out.id = id;
+    if (labels)
+      if (const ConceptLabel *l = labels->find(ConceptHead::kKnown, id))
+        out.label = l->name;
+    return out;
+  }
+  if (!labels)
+    return fail("concept '" + ref +
+                "' is a name, but the model has no concept label table; pass "
+                "--labels or use #<id>");
+  auto found = labels->findByName(ConceptHead::kKnown, ref);
+  if (found.size() == 1) {
+    if (found[0]->id >= nConcepts)
+      return fail("concept '" + ref + "' has id " +
+                  std::to_string(found[0]->id) + ", past the model's " +
+                  std::to_string(nConcepts) + " known concepts");
+    out.id = found[0]->id;
+    out.label = found[0]->name;
+    return out;
+  }
+  if (found.size() > 1) {
+    std::string ids;
+    for (const ConceptLabel *l : found)
+      ids += (ids.empty() ? "#" : ", #") + std::to_string(l->id);
+    return fail("concept '" + ref + "' is ambiguous (" + ids +
+                "); name it by id");
+  }
+  // Did you mean: the closest labels by edit distance, then by search.
+  std::vector<std::pair<size_t, std::string>> near;
+  const std::string q = lower(ref);
+  for (const ConceptLabel &l : labels->all())
+    if (l.head == ConceptHead::kKnown) {
+      size_t d = editDistance(q, lower(l.name));
+      if (d <= std::max<size_t>(2, q.size() / 3))
+        near.push_back({d, l.name});
+    }
+  std::sort(near.begin(), near.end());
+  if (near.empty())
+    for (const auto &hit : labels->search(ref, 3, ConceptHead::kKnown, false))
+      near.push_back({0, hit.label->name});
+  std::string msg = "unknown concept '" + ref + "'";
+  if (!near.empty()) {
+    msg += "; did you mean ";
+    for (size_t i = 0; i < near.size() && i < 3; ++i)
+      msg += (i ? ", '" : "'") + near[i].second + "'";
+    msg += "?";
+  }
+  return fail(msg);
+}
+
+namespace {
+
 struct Context {
   const ModelConfig &config;
   const ConceptLabels *labels;
@@ -121,78 +192,17 @@ struct Context {
   /// "#12" or a label; errors name the reference and suggest near labels.
   std::optional<ConceptUse> resolve(const std::string &ref,
                                     const SourceLoc &where) {
+    ConceptResolution r = resolveConcept(ref, nConcepts(), labels);
+    if (!r.error.empty()) {
+      diags.error(where, r.error);
+      return std::nullopt;
+    }
     ConceptUse use;
+    use.id = r.id;
+    use.label = r.label;
+    use.written = ref;
     use.loc = where;
-    if (!ref.empty() && ref[0] == '#') {
-      char *end = nullptr;
-      long long id = std::strtoll(ref.c_str() + 1, &end, 10);
-      if (ref.size() < 2 || *end != '\0') {
-        diags.error(where,
-                    "'" + ref + "' is not a concept id; write #<number>");
-        return std::nullopt;
-      }
-      if (id < 0 || id >= nConcepts()) {
-        diags.error(where, "concept id " + std::to_string(id) +
-                               " is out of range: the model has " +
-                               std::to_string(nConcepts()) +
-                               " known concepts (#0 to #" +
-                               std::to_string(nConcepts() - 1) + ")");
-        return std::nullopt;
-      }
-      use.id = id;
-      if (labels)
-        if (const ConceptLabel *l = labels->find(ConceptHead::kKnown, id))
-          use.label = l->name;
-      return use;
-    }
-    if (!labels) {
-      diags.error(where, "concept '" + ref +
-                             "' is a name, but the model has no concept "
-                             "label table; pass --labels or use #<id>");
-      return std::nullopt;
-    }
-    auto found = labels->findByName(ConceptHead::kKnown, ref);
-    if (found.size() == 1) {
-      use.id = found[0]->id;
-      use.label = found[0]->name;
-      if (use.id >= nConcepts()) {
-        diags.error(where, "concept '" + ref + "' has id " +
-                               std::to_string(use.id) + ", past the model's " +
-                               std::to_string(nConcepts()) + " known concepts");
-        return std::nullopt;
-      }
-      return use;
-    }
-    if (found.size() > 1) {
-      std::string ids;
-      for (const ConceptLabel *l : found)
-        ids += (ids.empty() ? "#" : ", #") + std::to_string(l->id);
-      diags.error(where, "concept '" + ref + "' is ambiguous (" + ids +
-                             "); name it by id");
-      return std::nullopt;
-    }
-    // Did you mean: the closest labels by edit distance, then by search.
-    std::vector<std::pair<size_t, std::string>> near;
-    const std::string q = lower(ref);
-    for (const ConceptLabel &l : labels->all())
-      if (l.head == ConceptHead::kKnown) {
-        size_t d = editDistance(q, lower(l.name));
-        if (d <= std::max<size_t>(2, q.size() / 3))
-          near.push_back({d, l.name});
-      }
-    std::sort(near.begin(), near.end());
-    if (near.empty())
-      for (const auto &hit : labels->search(ref, 3, ConceptHead::kKnown, false))
-        near.push_back({0, hit.label->name});
-    std::string msg = "unknown concept '" + ref + "'";
-    if (!near.empty()) {
-      msg += "; did you mean ";
-      for (size_t i = 0; i < near.size() && i < 3; ++i)
-        msg += (i ? ", '" : "'") + near[i].second + "'";
-      msg += "?";
-    }
-    diags.error(where, msg);
-    return std::nullopt;
+    return use;
   }
 
   std::vector<ConceptUse>

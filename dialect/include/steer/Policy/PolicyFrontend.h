@@ -37,9 +37,25 @@ struct SourceLoc {
 
 struct ConceptUse {
   int64_t id = 0;
-  std::string label; // from the table, or "" when the table has none
+  std::string label;   // from the table, or "" when the table has none
+  std::string written; // as the policy wrote it: a label or "#12"
   SourceLoc loc;
 };
+
+/// The outcome of looking a concept reference up: an id (with its label
+/// when the table has one), or an error that says why not and suggests
+/// near labels.
+struct ConceptResolution {
+  int64_t id = -1;
+  std::string label;
+  std::string error;
+};
+
+/// Resolves "#12" or a label (case-insensitive) against a model with
+/// `nConcepts` known concepts; `labels` may be null (then only ids
+/// resolve).
+ConceptResolution resolveConcept(const std::string &ref, int64_t nConcepts,
+                                 const ConceptLabels *labels);
 
 enum class Schedule { kFixed, kHardCutoff };
 

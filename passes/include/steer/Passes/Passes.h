@@ -4,8 +4,16 @@
 
 #include "steer/Dialect/Steer/IR/SteerDialect.h"
 
+#include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
 #include "mlir/Pass/PassManager.h"
+
+#include <memory>
+#include <string>
+
+namespace steer {
+class ConceptLabels;
+} // namespace steer
 
 namespace mlir {
 class RewritePatternSet;
@@ -14,6 +22,11 @@ namespace steer {
 #define GEN_PASS_DECL
 #include "steer/Passes/Passes.h.inc"
 
+/// steer-resolve-concepts with a label table already loaded (null: the
+/// `labels` option, else ids only).
+std::unique_ptr<Pass>
+createResolveConceptsPass(std::shared_ptr<const ::steer::ConceptLabels> labels);
+
 /// Patterns of steer-merge-weight-overrides, for reuse in other drivers.
 void populateMergeWeightOverridesPatterns(RewritePatternSet &patterns);
 
@@ -21,6 +34,10 @@ void populateMergeWeightOverridesPatterns(RewritePatternSet &patterns);
 struct PipelineOptions {
   /// 0 keeps every intervention explicit (for debugging); 2 folds.
   unsigned optLevel = 2;
+  /// The checkpoint's concept label table, for policies that name concepts.
+  std::shared_ptr<const ::steer::ConceptLabels> labels;
+  /// Or a path to one (steer-opt's `labels=` pipeline option).
+  std::string labelsPath;
 };
 
 /// The pipeline steerc runs, with verification between its phases.

@@ -4,6 +4,36 @@
 
 include "mlir/Pass/PassBase.td"
 
+def ResolveConcepts : Pass<"steer-resolve-concepts", "::mlir::ModuleOp"> {
+  let summary = "look a policy's concept references up in the model's table";
+  let description = [{
+    Every `#steer.concept<"label">` in a `steer.policy` becomes
+    `#steer.concept<id, "label">` through the concept label table of the
+    module's one `steer.model` (labels match case-insensitively), and every
+    `#steer.concept<id>` gains its label when the table has one. An unknown
+    label is an error at the referring op that suggests the nearest labels
+    (by edit distance, then by the reference's search over descriptions);
+    an id past the model's known concepts is an error too. Running it on
+    resolved IR changes nothing.
+
+    Before:
+    ```mlir
+    steer.suppress [#steer.concept<"weapons">, #steer.concept<3>]
+    ```
+    After (with weapons at id 45 and #3 labelled noun.act):
+    ```mlir
+    steer.suppress [#steer.concept<45, "weapons">, #steer.concept<3, "noun.act">]
+    ```
+    steerc passes the checkpoint's table directly; steer-opt reads it from
+    `labels=FILE` (.csv or .jsonl, the reference's formats).
+  }];
+  let options = [
+    Option<"labelsPath", "labels", "std::string", /*default=*/"\"\"",
+           "concept label table (.csv or .jsonl)">,
+  ];
+  let dependentDialects = ["::mlir::steer::SteerDialect"];
+}
+
 def MergeWeightOverrides : Pass<"steer-merge-weight-overrides"> {
   let summary = "merge chains of known-weight overrides into one table";
   let description = [{

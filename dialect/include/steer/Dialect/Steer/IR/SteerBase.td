@@ -61,6 +61,30 @@ def Steer_ScheduleAttr : EnumAttr<Steer_Dialect, Steer_Schedule, "schedule"> {
   let assemblyFormat = "`<` $value `>`";
 }
 
+// A known concept as a policy names it: by label before
+// steer-resolve-concepts, by id (and label, when the model has a table)
+// after it.
+def Steer_ConceptAttr : AttrDef<Steer_Dialect, "Concept"> {
+  let mnemonic = "concept";
+  let summary = "a reference to a known concept, by label or by id";
+  let description = [{
+    `#steer.concept<"weapons">` names a concept by its label, unresolved;
+    `#steer.concept<45>` names one by id; `#steer.concept<45, "weapons">` is
+    the resolved form, the id with the label it was found under.
+  }];
+  let parameters = (ins "int64_t":$id, StringRefParameter<"label", "\"\"">:$label);
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
+  let extraClassDeclaration = [{
+    /// Unresolved references carry a label and id -1.
+    static constexpr int64_t kUnresolved = -1;
+    bool isResolved() const { return getId() != kUnresolved; }
+  }];
+}
+
+def Steer_ConceptArrayAttr : TypedArrayAttrBase<Steer_ConceptAttr,
+                                                "concept references">;
+
 // A 64-bit integer attribute read back as signed, so that verifiers see a
 // negative layer or id for what it is (I64Attr reads unsigned).
 def Steer_Int : TypedSignlessIntegerAttrBase<I64, "int64_t",

@@ -260,4 +260,120 @@ def Steer_ReluLogitMaskOp : Steer_Op<"relu_logit_mask", [Pure,
   let hasVerifier = 1;
 }
 
+
+//===----------------------------------------------------------------------===//
+// Policies
+//===----------------------------------------------------------------------===//
+
+def Steer_PolicyOp : Steer_Op<"policy", [
+    Symbol, SymbolTable, IsolatedFromAbove, NoTerminator, SingleBlock,
+    NoRegionArguments]> {
+  let summary = "a steering policy: named rules over a model's concepts";
+  let description = [{
+    What a policy file says, one `steer.rule` per rule, with locations
+    pointing into the policy file. Concepts are referenced as written
+    (`#steer.concept<"weapons">`) until steer-resolve-concepts looks them up
+    in the model's concept table.
+
+    ```mlir
+    steer.policy @policy attributes {source_xxh64 = "8f1c0e2d4b6a7f90"} {
+      steer.rule @refuse_harm {
+        steer.when [#steer.concept<"weapons">] threshold 5.000000e-01
+        steer.suppress [#steer.concept<"weapons">]
+        steer.steer_to_response "I cannot help with that."
+      }
+    }
+    ```
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name,
+                       OptionalAttr<StrAttr>:$description,
+                       OptionalAttr<StrAttr>:$source_xxh64);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = "$sym_name attr-dict-with-keyword $body";
+  let hasVerifier = 1;
+}
+
+def Steer_RuleOp : Steer_Op<"rule", [
+    Symbol, HasParent<"PolicyOp">, NoTerminator, SingleBlock,
+    NoRegionArguments]> {
+  let summary = "one policy rule: an optional guard and its actions";
+  let description = [{
+    Holds at most one `steer.when` (the guard, evaluated on the prompt) and
+    at least one action: `steer.suppress`, `steer.clamp`, `steer.amplify`,
+    `steer.unlearn`, `steer.steer_to_response`. A rule injects at most one
+    direction (amplify or unlearn) and steers to at most one response.
+  }];
+  let arguments = (ins SymbolNameAttr:$sym_name);
+  let regions = (region SizedRegion<1>:$body);
+  let assemblyFormat = "$sym_name attr-dict-with-keyword $body";
+  let hasVerifier = 1;
+}
+
+class Steer_RuleItemOp<string mnemonic, list<Trait> traits = []>
+    : Steer_Op<mnemonic, !listconcat(traits, [HasParent<"RuleOp">])>;
+
+def Steer_WhenOp : Steer_RuleItemOp<"when"> {
+  let summary = "guard: the rule applies when the prompt activates a concept";
+  let description = [{
+    True for a request when some prompt position's known weight of one of
+    `concepts` (after the head's top-k) is at least `threshold`.
+  }];
+  let arguments = (ins Steer_ConceptArrayAttr:$concepts, F32Attr:$threshold);
+  let assemblyFormat = "$concepts `threshold` $threshold attr-dict";
+  let hasVerifier = 1;
+}
+
+def Steer_SuppressOp : Steer_RuleItemOp<"suppress"> {
+  let summary = "set the listed concepts' weights to 0 at generated positions";
+  let arguments = (ins Steer_ConceptArrayAttr:$concepts);
+  let assemblyFormat = "$concepts attr-dict";
+  let hasVerifier = 1;
+}
+
+def Steer_ClampOp : Steer_RuleItemOp<"clamp"> {
+  let summary = "set one concept's weight to a value at generated positions";
+  let arguments = (ins Steer_ConceptAttr:$target, F32Attr:$value);
+  let assemblyFormat = "qualified($target) `to` $value attr-dict";
+  let hasVerifier = 1;
+}
+
+def Steer_AmplifyOp : Steer_RuleItemOp<"amplify"> {
+  let summary = "inject the concepts' direction (the reference's injection preset)";
+  let description = [{
+    The direction is the normalised sum of the concepts' embeddings, scaled
+    so that its peak lm_head alignment is `target` logits, added after every
+    block from `layer` on at masked positions, under `schedule`.
+  }];
+  let arguments = (ins Steer_ConceptArrayAttr:$concepts, F32Attr:$target,
+                       Steer_Int:$layer, Steer_ScheduleAttr:$schedule,
+                       OptionalAttr<Steer_Int>:$cutoff_tokens);
+  let assemblyFormat = "$concepts attr-dict";
+  let hasVerifier = 1;
+}
+
+def Steer_UnlearnOp : Steer_RuleItemOp<"unlearn"> {
+  let summary = "negative injection plus a ReLU logit mask (injection_relu)";
+  let description = [{
+    Injects the focal concept and its group with raw strength `alpha` from
+    `layer` on, and subtracts `relu_strength` times the vocabulary the focal
+    concept promotes from the logits.
+  }];
+  let arguments = (ins Steer_ConceptAttr:$focal, Steer_ConceptArrayAttr:$group,
+                       F32Attr:$alpha, Steer_Int:$layer, F32Attr:$relu_strength);
+  let assemblyFormat = "qualified($focal) `group` $group attr-dict";
+  let hasVerifier = 1;
+}
+
+def Steer_SteerToResponseOp : Steer_RuleItemOp<"steer_to_response"> {
+  let summary = "override known weights with a response's concept profile";
+  let description = [{
+    The profile is the model's mean known weights over the response's
+    tokens, computed at compile time; it replaces the known weights at
+    generated positions.
+  }];
+  let arguments = (ins StrAttr:$response);
+  let assemblyFormat = "$response attr-dict";
+  let hasVerifier = 1;
+}
+
 #endif // STEER_DIALECT_STEER_IR_STEEROPS_TD

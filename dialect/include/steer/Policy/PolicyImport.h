@@ -1,0 +1,25 @@
+//===- PolicyImport.h - A checked policy as steer IR ------------*- C++ -*-===//
+//
+// Builds the steer.policy op of a checked policy: one steer.rule per rule,
+// concepts as the policy wrote them (resolved by steer-resolve-concepts),
+// every op located at its place in the policy file.
+//
+//===----------------------------------------------------------------------===//
+#ifndef STEER_POLICY_POLICYIMPORT_H
+#define STEER_POLICY_POLICYIMPORT_H
+
+#include "steer/Dialect/Steer/IR/SteerOps.h"
+#include "steer/Policy/PolicyFrontend.h"
+
+#include "mlir/IR/BuiltinOps.h"
+
+namespace mlir::steer {
+
+/// Appends the policy to `module` under the symbol `name`.
+PolicyOp importPolicy(ModuleOp module,
+                      const ::steer::policy::CheckedPolicy &policy,
+                      StringRef name = "policy");
+
+} // namespace mlir::steer
+
+#endif // STEER_POLICY_POLICYIMPORT_H
