@@ -44,9 +44,8 @@ struct ResolveConceptsPass
     std::optional<int64_t> nConcepts = models.front().getNConcepts();
     if (!nConcepts) {
       policies.front().emitOpError()
-          << "model "
-          << "'" << models.front().getSymName() << "'"
-          << " has no known concepts (it is not interpretable); policies "
+          << "model '" << models.front().getSymName()
+          << "' has no known concepts (it is not interpretable); policies "
              "steer concepts";
       return signalPassFailure();
     }

@@ -486,16 +486,16 @@ LogicalResult PolicyOp::verify() {
       if (isa<AmplifyOp, UnlearnOp>(op)) {
         if (injecting && injecting != rule)
           return op.emitOpError()
-                 << "injects a direction, and so does rule "
-                 << "'" << injecting.getSymName() << "'"
-                 << "; one injecting rule (amplify or unlearn) per policy";
+                 << "injects a direction, and so does rule '"
+                 << injecting.getSymName()
+                 << "'; one injecting rule (amplify or unlearn) per policy";
         injecting = rule;
       }
       if (isa<SteerToResponseOp>(op)) {
         if (responding && responding != rule)
-          return op.emitOpError() << "steers to a response, and so does rule "
-                                  << "'" << responding.getSymName() << "'"
-                                  << "; one target profile per policy";
+          return op.emitOpError() << "steers to a response, and so does rule '"
+                                  << responding.getSymName()
+                                  << "'; one target profile per policy";
         responding = rule;
       }
     }
@@ -506,9 +506,8 @@ LogicalResult PolicyOp::verify() {
         if (auto it = suppressed.find(c.getId());
             c.isResolved() && it != suppressed.end())
           return a.emitOpError()
-                 << "amplifies concept " << describe(c) << ", which rule "
-                 << "'" << it->second.getSymName() << "'"
-                 << " suppresses; drop one of them";
+                 << "amplifies concept " << describe(c) << ", which rule '"
+                 << it->second.getSymName() << "' suppresses; drop one of them";
   return success();
 }
 
@@ -548,9 +547,9 @@ LogicalResult RuleOp::verify() {
       if (succeeded(ok) && c.isResolved() && nConcepts &&
           c.getId() >= *nConcepts)
         ok = op.emitOpError()
-             << "concept id " << c.getId() << " is out of range: model "
-             << "'" << model.getSymName() << "'"
-             << " has " << *nConcepts << " known concepts";
+             << "concept id " << c.getId() << " is out of range: model '"
+             << model.getSymName() << "' has " << *nConcepts
+             << " known concepts";
     });
     if (failed(ok))
       return failure();
@@ -561,10 +560,9 @@ LogicalResult RuleOp::verify() {
       layer = u.getLayer();
     if (layer && *layer > model.getNLayers())
       return op.emitOpError()
-             << "layer " << *layer << " is out of range: model "
-             << "'" << model.getSymName() << "'"
-             << " has " << model.getNLayers() << " layers (use 0 to "
-             << model.getNLayers() << ")";
+             << "layer " << *layer << " is out of range: model '"
+             << model.getSymName() << "' has " << model.getNLayers()
+             << " layers (use 0 to " << model.getNLayers() << ")";
   }
   return success();
 }
