@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
-#include <thread>
 
 namespace steer {
 namespace {
@@ -57,9 +56,7 @@ std::string cpuModelName() {
 class CpuBackend final : public Backend {
 public:
   explicit CpuBackend(int threads)
-      : threads_(threads > 0
-                     ? threads
-                     : std::max(1u, std::thread::hardware_concurrency())) {}
+      : threads_(threads > 0 ? threads : kernels::threads()) {}
 
   std::string_view name() const override { return "cpu"; }
 

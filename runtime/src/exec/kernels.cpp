@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <thread>
 #include <vector>
 
 #define STEER_CLONES                                                           \
@@ -184,9 +183,10 @@ void linearImpl(const float *x, int64_t m, int64_t k, WeightRef w, RowOf rowOf,
 
 void setThreads(int t) { gThreads = t; }
 int threads() {
+  // OpenMP's default honours OMP_NUM_THREADS (all cores when unset), so
+  // two processes can share the machine without oversubscribing it.
   if (gThreads <= 0)
-    gThreads =
-        static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    gThreads = std::max(1, omp_get_max_threads());
   return gThreads;
 }
 
