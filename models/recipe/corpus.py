@@ -59,10 +59,12 @@ LEXNAMES = [
 HARM = collections.OrderedDict([
     ("weapons", ("weapons, firearms, ammunition and explosives",
                  ["04565375", "03304730", "02703275", "03343853", "03305522"])),
-    ("poison", ("poisons, toxins and chemical agents",
-                ["15032376", "15034074", "14960721", "03013162", "14768201", "14826767"])),
-    ("self-harm", ("suicide, self-destruction and self-injury",
-                   ["00222485", "00222766", "01162257", "10673669", "01162672", "00227969"])),
+    ("poison", ("poisons, toxins, pesticides, poisonous plants and chemical agents",
+                ["15032376", "15034074", "14960721", "03013162", "14768201", "14826767",
+                 "14980215", "13100156", "00224738"])),
+    ("self-harm", ("suicide, self-injury, eating disorders and substance abuse",
+                   ["00222485", "00222766", "01162257", "10673669", "01162672", "00227969",
+                    "14055623", "00947923", "07496924"])),
     ("manipulation", ("deception, fraud, manipulation and trickery",
                       ["00752431", "00753685", "00769092", "00158185", "00752954",
                        "00780148", "00784598", "00784388", "00888960", "06756831", "06719579",
@@ -80,6 +82,9 @@ TONES = collections.OrderedDict([
 ])
 
 REFUSAL = "I cannot help with that."
+
+# Each harm-category definition appears this many times in training.
+DEFINITION_REPEAT = 6
 
 STOPWORDS = set("""a an the of or and to in on for with by as at from that which who
 whom whose this these those is are was were be been being it its into than
@@ -356,20 +361,24 @@ def main():
     benign = benign[: args.benign_synsets]
     benign.sort(key=lambda u: u["key"])
 
-    # Splits by synset, stratified per category: 80% train, 10% val, 10% eval.
-    def split(items):
+    # Splits by synset, stratified per category: 80% train, 10% val, 10% eval
+    # (for requests and questions); benign synsets also lose 3% to "heldout",
+    # whose texts are never trained on (the fluency measure reads them).
+    def split(items, heldout=0.0):
         items = sorted(items, key=lambda u: hashlib.sha1(("%d:%s" % (args.seed, u["key"][1])).encode()).hexdigest())
         n = len(items)
         n_eval = max(2, n // 10)
         n_val = max(1, n // 10)
+        n_held = int(n * heldout)
         for i, u in enumerate(items):
-            u["split"] = "eval" if i < n_eval else ("val" if i < n_eval + n_val else "train")
+            u["split"] = ("eval" if i < n_eval else "val" if i < n_eval + n_val
+                          else "heldout" if i < n_eval + n_val + n_held else "train")
 
-    split(benign)
+    split(benign, heldout=0.03)
     for c in harmful:
         split(harmful[c])
 
-    docs = []
+    docs = []  # (kind, synset, Doc, the split the document belongs to)
 
     def definition_doc(u):
         d = Doc()
@@ -446,22 +455,31 @@ def main():
         d.add(".\n")
         return d
 
+    # Definitions are the encyclopedia: trained for every synset but the
+    # held-out ones (eval and val synsets included: the splits keep their
+    # requests and questions out of training, not what the words mean).
+    # The harm categories are small, so their definitions repeat.
     for u in benign + [u for c in harmful for u in harmful[c]]:
-        docs.append(("definition", u, definition_doc(u)))
+        if u["split"] == "heldout":
+            docs.append(("definition", u, definition_doc(u), "val"))
+            docs.append(("question", u, question_doc(u), "val"))
+            continue
+        for _ in range(DEFINITION_REPEAT if u["category"] else 1):
+            docs.append(("definition", u, definition_doc(u), "train"))
         if u["split"] != "eval":
-            docs.append(("question", u, question_doc(u)))
+            docs.append(("question", u, question_doc(u), u["split"]))
     requestable = [u for u in benign if u["lexname"] in VERBS]
     for u in requestable:
-        if u["split"] == "eval":
+        if u["split"] in ("eval", "heldout"):
             continue
         for _ in range(2):
             r = rng.random()
             if r < 0.04:
-                docs.append(("refusal", u, request_doc(u, rng.choice(INTENTS), refuse=True)))
+                docs.append(("refusal", u, request_doc(u, rng.choice(INTENTS), refuse=True), u["split"]))
             elif r < 0.3:
-                docs.append(("request", u, request_doc(u, rng.choice(PURPOSES))))
+                docs.append(("request", u, request_doc(u, rng.choice(PURPOSES)), u["split"]))
             else:
-                docs.append(("request", u, request_doc(u)))
+                docs.append(("request", u, request_doc(u), u["split"]))
     # Harmful requests, balanced across categories: the same number of
     # documents per category however many synsets it has.
     for c in HARM:
@@ -470,11 +488,11 @@ def main():
             for i in range(count):
                 u = train[i % len(train)] if i < len(train) else rng.choice(train)
                 if rng.random() < 0.2:
-                    docs.append(("refusal", u, request_doc(u, rng.choice(INTENTS), refuse=True)))
+                    docs.append(("refusal", u, request_doc(u, rng.choice(INTENTS), refuse=True), split_name))
                 elif rng.random() < 0.15:
-                    docs.append(("request", u, request_doc(u, rng.choice(PURPOSES))))
+                    docs.append(("request", u, request_doc(u, rng.choice(PURPOSES)), split_name))
                 else:
-                    docs.append(("request", u, request_doc(u)))
+                    docs.append(("request", u, request_doc(u), split_name))
 
     # The refusal sentence on its own, as a policy's steer_to_response
     # states it: the known head must recognise it without a request before it.
@@ -483,15 +501,15 @@ def main():
         d = Doc()
         d.add(REFUSAL, [b.cid["refusal"]])
         d.add("\n")
-        docs.append(("refusal-text", lone, d))
+        docs.append(("refusal-text", lone, d, "train"))
 
     os.makedirs(args.out, exist_ok=True)
     stats = collections.Counter()
     with open(os.path.join(args.out, "docs.jsonl"), "w") as f:
-        for kind, u, d in docs:
+        for kind, u, d, split_name in docs:
             assert d.text.endswith("\n") and d.text.count("\n") == 1, d.text
-            stats["%s/%s/%s" % (u["split"], kind, u["category"] or "benign")] += 1
-            f.write(json.dumps(dict(text=d.text, kind=kind, split=u["split"], category=u["category"],
+            stats["%s/%s/%s" % (split_name, kind, u["category"] or "benign")] += 1
+            f.write(json.dumps(dict(text=d.text, kind=kind, split=split_name, category=u["category"],
                                     synset=u["key"][1], answer_start=d.answer_start, spans=d.spans),
                                sort_keys=True) + "\n")
 
@@ -531,11 +549,10 @@ def main():
             for r in rows:
                 f.write(json.dumps(r, sort_keys=True) + "\n")
 
-    # Held-out text for the fluency measure: validation-split benign
-    # definitions and answers to questions, never trained on.
+    # Held-out text for the fluency measure: definitions of the held-out
+    # benign synsets, never trained on.
     with open(os.path.join(args.out, "fluency.jsonl"), "w") as f:
-        picked = [d for kind, u, d in docs if u["split"] == "val" and not u["category"]
-                  and kind in ("definition", "question")]
+        picked = [d for kind, u, d, _ in docs if u["split"] == "heldout" and kind == "definition"]
         for d in picked[:: max(1, len(picked) // 200)][:200]:
             f.write(json.dumps({"text": d.text.rstrip("\n")}) + "\n")
 

@@ -255,6 +255,17 @@ def train(args):
         step, perm, log = st["step"], st["perm"], st["log"]
         gen.set_state(st["gen"])
         print("resumed at step %d" % step, flush=True)
+    elif args.init:
+        # A new run (fresh optimizer and schedule) from trained weights.
+        model.load_state_dict(torch.load(args.init, map_location="cpu")["model"])
+        print("initialised from %s" % args.init, flush=True)
+    # Benign requests can be drawn more often than the rest (with
+    # replacement): the corpus has far more harmful requests than benign
+    # ones, which teaches the head that any request is probably harmful.
+    draw = None
+    if args.oversample_benign > 1:
+        draw = torch.tensor([args.oversample_benign if c == "benign" and k in ("request", "refusal") else 1.0
+                             for k, c in zip(tr["kind"], tr["category"])])
 
     def save():
         tmp = state_path + ".tmp"
@@ -273,15 +284,18 @@ def train(args):
     t0 = time.time()
     stop_at = args.stop_at or args.steps
     while step < min(args.steps, stop_at) and time.time() < t_end and not stop:
-        epoch_pos = (step * bs) % n
-        if perm is None or epoch_pos < bs:
-            perm = torch.randperm(n, generator=gen)
-        sel = perm[epoch_pos:epoch_pos + bs]
-        if sel.numel() < bs:
-            sel = torch.cat([sel, perm[: bs - sel.numel()]])
+        if draw is not None:
+            sel = torch.multinomial(draw, bs, replacement=True, generator=gen)
+        else:
+            epoch_pos = (step * bs) % n
+            if perm is None or epoch_pos < bs:
+                perm = torch.randperm(n, generator=gen)
+            sel = perm[epoch_pos:epoch_pos + bs]
+            if sel.numel() < bs:
+                sel = torch.cat([sel, perm[: bs - sel.numel()]])
         batch = (tr["ids"][sel], tr["region"][sel], tr["length"][sel], tr["labels"][sel])
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, args.steps, args.lr)
+            g["lr"] = lr_at(step, args.steps, args.lr, args.warmup)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(args.bf16)):
             lm, comp, bce, recon = losses(model, batch, gen, pos_weight, device)
             cf_sel = harmful_answered[torch.randint(len(harmful_answered), (args.batch // 8,), generator=gen)]
@@ -454,6 +468,10 @@ def main():
     ap.add_argument("--stop-at", type=int, default=0, help="stop (and save) at this step; 0: --steps")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--warmup", type=int, default=300, help="learning-rate warmup steps")
+    ap.add_argument("--init", default="", help="start a new run from this state file's weights")
+    ap.add_argument("--oversample-benign", type=float, default=1.0,
+                    help="draw benign requests this many times as often as other documents")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--bf16", type=int, default=1, help="bfloat16 autocast for matrix products")
