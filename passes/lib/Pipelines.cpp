@@ -28,6 +28,8 @@ void mlir::steer::buildSteerPipeline(OpPassManager &pm,
     return;
   // Phase: fold interventions into tables.
   pm.addPass(createMergeWeightOverrides());
+  // Phase: skip what cannot change the result.
+  pm.addPass(createDropConceptHeads());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
 }

@@ -34,6 +34,34 @@ def ResolveConcepts : Pass<"steer-resolve-concepts", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::steer::SteerDialect"];
 }
 
+def DropConceptHeads : Pass<"steer-drop-concept-heads", "::mlir::ModuleOp"> {
+  let summary = "skip the concept heads when nothing reads or changes them";
+  let description = [{
+    With epsilon, composition gives back the hidden state exactly
+    (unknown + known + (hidden - unknown - known)), so when no policy in the
+    module needs concept weights (no guard, suppress, clamp or target
+    profile: those read or override the known head's weights) the logits do
+    not depend on the concept heads. This pass replaces such a
+    `steer.compose {epsilon}` by its hidden input and erases the concept
+    head ops left without users. The weights stay declared; injections keep
+    their concepts (their directions are constants).
+
+    Before:
+    ```mlir
+    %kw = steer.known_weights %h, @p {n_concepts = 48 : i64} : tensor<?x64xf32> -> tensor<?x48xf32>
+    %kf = steer.concept_features %kw, @e : tensor<?x48xf32> -> tensor<?x64xf32>
+    %uf = steer.unknown_features %h {...} : tensor<?x64xf32> -> tensor<?x64xf32>
+    %c = steer.compose %h, %kf, %uf {epsilon} : tensor<?x64xf32>
+    %l = steer.lm_head %c, @emb : tensor<?x64xf32> -> tensor<?x512xf32>
+    ```
+    After:
+    ```mlir
+    %l = steer.lm_head %h, @emb : tensor<?x64xf32> -> tensor<?x512xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::steer::SteerDialect"];
+}
+
 def MergeWeightOverrides : Pass<"steer-merge-weight-overrides"> {
   let summary = "merge chains of known-weight overrides into one table";
   let description = [{
