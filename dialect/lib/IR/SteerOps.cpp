@@ -8,6 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "steer/Dialect/Steer/IR/SteerOps.h"
+#include "steer/Policy/Bounds.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/OpImplementation.h"
@@ -425,12 +426,13 @@ LogicalResult checkConceptList(Operation *op, StringRef what,
   return success();
 }
 
-LogicalResult checkBounds(Operation *op, StringRef what, double v, double lo,
-                          double hi) {
-  if (v >= lo && v <= hi)
+LogicalResult checkBounds(Operation *op, StringRef what, FloatAttr value,
+                          ::steer::policy::Range r) {
+  double v = value.getValueAsDouble();
+  if (r.contains(v))
     return success();
   char buf[128];
-  std::snprintf(buf, sizeof buf, "%g is out of bounds [%g, %g]", v, lo, hi);
+  std::snprintf(buf, sizeof buf, "%g is out of bounds [%g, %g]", v, r.lo, r.hi);
   return op->emitOpError() << what << " " << buf;
 }
 
@@ -570,9 +572,8 @@ LogicalResult RuleOp::verify() {
 LogicalResult WhenOp::verify() {
   if (failed(checkConceptList(*this, "when", getConcepts())))
     return failure();
-  // 0 would fire on every prompt and 1 on none.
-  return checkBounds(*this, "guard threshold", getThreshold().convertToDouble(),
-                     1e-6, 1.0 - 1e-6);
+  return checkBounds(*this, "guard threshold", getThresholdAttr(),
+                     ::steer::policy::kGuardThreshold);
 }
 
 LogicalResult SuppressOp::verify() {
@@ -580,14 +581,14 @@ LogicalResult SuppressOp::verify() {
 }
 
 LogicalResult ClampOp::verify() {
-  // Known weights are sigmoids: a clamp outside [0, 1] is not a weight.
-  return checkBounds(*this, "clamp value", getValue().convertToDouble(), 0, 1);
+  return checkBounds(*this, "clamp value", getValueAttr(),
+                     ::steer::policy::kClampValue);
 }
 
 LogicalResult AmplifyOp::verify() {
   if (failed(checkConceptList(*this, "amplify", getConcepts())) ||
-      failed(
-          checkBounds(*this, "target", getTarget().convertToDouble(), -50, 50)))
+      failed(checkBounds(*this, "target", getTargetAttr(),
+                         ::steer::policy::kTargetLogit)))
     return failure();
   if (getLayer() < 0)
     return emitOpError() << "layer " << getLayer() << " is negative";
@@ -606,10 +607,10 @@ LogicalResult AmplifyOp::verify() {
 LogicalResult UnlearnOp::verify() {
   if (getLayer() < 0)
     return emitOpError() << "layer " << getLayer() << " is negative";
-  if (failed(checkBounds(*this, "alpha", getAlpha().convertToDouble(), -100,
-                         100)) ||
-      failed(checkBounds(*this, "relu_strength",
-                         getReluStrength().convertToDouble(), 0, 100)))
+  if (failed(checkBounds(*this, "alpha", getAlphaAttr(),
+                         ::steer::policy::kUnlearnAlpha)) ||
+      failed(checkBounds(*this, "relu_strength", getReluStrengthAttr(),
+                         ::steer::policy::kReluStrength)))
     return failure();
   llvm::SmallDenseSet<Attribute> seen;
   for (Attribute a : getGroup())

@@ -1,5 +1,6 @@
 //===- PolicyFrontend.cpp - Parse, resolve and check policy files ---------===//
 #include "steer/Policy/PolicyFrontend.h"
+#include "steer/Policy/Bounds.h"
 
 #include "schema/policy.pb.h"
 #include "steer/artifact/artifact.h"
@@ -224,12 +225,11 @@ struct Context {
                              std::to_string(config.nLayers) + ")");
   }
 
-  void checkRange(double v, double lo, double hi, const char *what,
-                  const SourceLoc &where) {
-    if (!(v >= lo && v <= hi)) {
+  void checkRange(double v, Range r, const char *what, const SourceLoc &where) {
+    if (!r.contains(v)) {
       char buf[160];
       std::snprintf(buf, sizeof(buf), "%s %g is out of bounds [%g, %g]", what,
-                    v, lo, hi);
+                    v, r.lo, r.hi);
       diags.error(where, buf);
     }
   }
@@ -306,7 +306,7 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
       if (pr.when().concepts_size() == 0)
         diags.error(ctx.loc(rt, pr, "when"),
                     "empty guard: 'when' needs at least one concept");
-      ctx.checkRange(g.threshold, 1e-6, 1.0 - 1e-6, "guard threshold",
+      ctx.checkRange(g.threshold, kGuardThreshold, "guard threshold",
                      pr.when().threshold() != 0
                          ? ctx.loc(gt, pr.when(), "threshold")
                          : ctx.loc(rt, pr, "when"));
@@ -340,12 +340,12 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
         a.cutoffTokens = pa.cutoff_tokens();
       ctx.checkLayer(a.layer, pa.layer() ? ctx.loc(at, pa, "layer")
                                          : ctx.loc(rt, pr, "amplify"));
-      ctx.checkRange(a.targetLogit, -50, 50, "target_logit",
+      ctx.checkRange(a.targetLogit, kTargetLogit, "target_logit",
                      ctx.loc(at, pa, "target_logit"));
       if (a.schedule == Schedule::kFixed && pa.cutoff_tokens() != 0)
         diags.error(ctx.loc(at, pa, "cutoff_tokens"),
                     "cutoff_tokens only applies to the HARD_CUTOFF schedule");
-      ctx.checkRange(a.cutoffTokens, 1, 1 << 20, "cutoff_tokens",
+      ctx.checkRange(a.cutoffTokens, kCutoffTokens, "cutoff_tokens",
                      ctx.loc(at, pa, "cutoff_tokens"));
       for (const ConceptUse &u : a.concepts)
         amplified.emplace(u.id, rule.name);
@@ -358,7 +358,8 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
       if (auto u = ctx.resolve(pc.target(), ctx.loc(ct, pc, "target")))
         spec.concept_ = *u;
       spec.value = pc.value();
-      ctx.checkRange(spec.value, 0, 1, "clamp value", ctx.loc(ct, pc, "value"));
+      ctx.checkRange(spec.value, kClampValue, "clamp value",
+                     ctx.loc(ct, pc, "value"));
       rule.clamps.push_back(spec);
     }
     if (pr.has_steer_to_response()) {
@@ -383,8 +384,8 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
         u.reluStrength = pu.relu_strength();
       ctx.checkLayer(u.layer, pu.layer() ? ctx.loc(ut, pu, "layer")
                                          : ctx.loc(rt, pr, "unlearn"));
-      ctx.checkRange(u.alpha, -100, 100, "alpha", ctx.loc(ut, pu, "alpha"));
-      ctx.checkRange(u.reluStrength, 0, 100, "relu_strength",
+      ctx.checkRange(u.alpha, kUnlearnAlpha, "alpha", ctx.loc(ut, pu, "alpha"));
+      ctx.checkRange(u.reluStrength, kReluStrength, "relu_strength",
                      ctx.loc(ut, pu, "relu_strength"));
       suppressed.emplace(u.focal.id, rule.name);
       rule.unlearn = u;

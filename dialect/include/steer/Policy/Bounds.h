@@ -1,0 +1,33 @@
+//===- Bounds.h - Sane ranges of policy strengths ---------------*- C++ -*-===//
+//
+// One table for the policy front end's static checks and the steer
+// dialect's verifiers, so a policy file and hand-written IR are held to the
+// same ranges. Header only: the dialect includes it without linking the
+// front end.
+//
+//===----------------------------------------------------------------------===//
+#ifndef STEER_POLICY_BOUNDS_H
+#define STEER_POLICY_BOUNDS_H
+
+namespace steer::policy {
+
+/// A closed interval [lo, hi].
+struct Range {
+  double lo, hi;
+  bool contains(double v) const { return v >= lo && v <= hi; }
+};
+
+/// 0 would fire on every prompt and 1 on none.
+inline constexpr Range kGuardThreshold{1e-6, 1.0 - 1e-6};
+/// Known weights are sigmoids: a clamp outside [0, 1] is not a weight.
+inline constexpr Range kClampValue{0, 1};
+/// Amplify's target, in logits of peak lm_head alignment.
+inline constexpr Range kTargetLogit{-50, 50};
+inline constexpr Range kCutoffTokens{1, 1 << 20};
+/// Unlearn's raw injection strength and ReLU mask strength.
+inline constexpr Range kUnlearnAlpha{-100, 100};
+inline constexpr Range kReluStrength{0, 100};
+
+} // namespace steer::policy
+
+#endif // STEER_POLICY_BOUNDS_H
