@@ -83,7 +83,7 @@ int64_t sampleToken(const float *logits, int64_t n, const SamplingOptions &o,
   }
   if (o.topP > 0 && o.temperature > 0)
     return sampleTopP(softmax(logits, n, o.temperature), o.topP, rng);
-  return std::max_element(logits, logits + n) - logits; // first maximum
+  return kernels::argMax(logits, n); // first maximum
 }
 
 /// How many tokens each step of a block commits (linear schedule).
@@ -370,6 +370,10 @@ StatusOr<GenerationResult> generate(const Engine &engine,
       if (o.repetitionPenalty != 1.0)
         seen.insert(x.begin(), x.end());
       std::vector<float> confidence(nm);
+      // Rows are independent: split them over the threads (each row is a
+      // full-vocabulary pass, the largest serial work of a step otherwise).
+#pragma omp parallel for schedule(static)                                      \
+    num_threads(kernels::threads()) if (nm * V >= (int64_t(1) << 18))
       for (int64_t i = 0; i < nm; ++i) {
         float *lg = &logits[i * V];
         if (steer && !steer->vocabBias.empty())
@@ -385,7 +389,7 @@ StatusOr<GenerationResult> generate(const Engine &engine,
         lg[mask] = negInf();
         lg[pad] = negInf();
         // Confidence: the largest softmax probability, 1 / sum exp(l - max).
-        float mx = *std::max_element(lg, lg + V);
+        float mx = kernels::maxValue(lg, V);
         confidence[i] = 1.0f / kernels::sumExp(lg, V, mx);
       }
       const int64_t k = std::min<int64_t>(schedule[s], nm);

@@ -202,8 +202,8 @@ void linear(const float *x, int64_t m, int64_t k, WeightRef w, int64_t n,
   // Small layers (k < 256 or n * k < 2^18 per row) stay on the vector path:
   // tile setup and packing cost more than they save there (measured on the
   // tiny preset, whose steps got 2x slower on AMX).
-  if (w.dtype == DType::kBF16 && k % 32 == 0 && k >= 256 &&
-      n * k >= (int64_t(1) << 18) && amxUsable()) {
+  if (w.dtype == DType::kBF16 && k % 32 == 0 &&
+      (k >= 256 ? n * k >= (int64_t(1) << 18) : n >= 8192) && amxUsable()) {
     int nt = m * n * k < (int64_t(1) << 22) ? 1 : threads();
     linearAmxBf16(x, m, k, static_cast<const uint16_t *>(w.data), n, y, ldy,
                   nt);
@@ -257,6 +257,36 @@ STEER_CLONES float sumExp(const float *x, int64_t n, float shift) {
     acc += expNonPositive(v - shift);
   }
   return hsum(acc);
+}
+
+STEER_CLONES float maxValue(const float *x, int64_t n) {
+  // Four independent accumulators: a single running maximum is one long
+  // dependency chain (a compare's latency per element).
+  v16 acc[4];
+  for (v16 &a : acc)
+    a = v16{} - INFINITY;
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64)
+    for (int j = 0; j < 4; ++j) {
+      v16 v;
+      std::memcpy(&v, x + i + 16 * j, sizeof(v));
+      acc[j] = v > acc[j] ? v : acc[j];
+    }
+  float best = -INFINITY;
+  for (const v16 &a : acc)
+    for (int j = 0; j < 16; ++j)
+      best = std::max(best, a[j]);
+  for (; i < n; ++i)
+    best = std::max(best, x[i]);
+  return best;
+}
+
+int64_t argMax(const float *x, int64_t n) {
+  const float best = maxValue(x, n);
+  for (int64_t i = 0; i < n; ++i)
+    if (x[i] == best)
+      return i;
+  return 0;
 }
 
 STEER_CLONES void axpy(float a, const float *x, float *y, int64_t n) {

@@ -56,6 +56,10 @@ float dot(const float *a, const float *b, int64_t n);
 /// sum_i exp(x[i] - shift) in float32 (x may hold -inf), vectorised; for
 /// softmax denominators over a vocabulary.
 float sumExp(const float *x, int64_t n, float shift);
+/// Largest of x[0..n) (-inf when all are -inf; x holds no NaN), vectorised.
+float maxValue(const float *x, int64_t n);
+/// Index of the first largest element (std::max_element's answer).
+int64_t argMax(const float *x, int64_t n);
 void axpy(float a, const float *x, float *y, int64_t n);
 
 /// Number of worker threads the kernels use (default: one per core).
