@@ -20,14 +20,15 @@ using namespace mlir::steer;
 
 namespace {
 
-/// A policy that guards on concepts or sets known weights needs the heads.
+/// A policy (as written or lowered) that guards on concepts or sets known
+/// weights needs the heads.
 bool policyNeedsHeads(ModuleOp module) {
   bool needs = false;
-  for (PolicyOp policy : module.getOps<PolicyOp>())
-    policy.walk([&](Operation *op) {
-      if (isa<WhenOp, SuppressOp, ClampOp, SteerToResponseOp>(op))
-        needs = true;
-    });
+  module.walk([&](Operation *op) {
+    if (isa<WhenOp, SuppressOp, ClampOp, SteerToResponseOp, GuardOp,
+            OverrideWeightsOp, TargetProfileOp>(op))
+      needs = true;
+  });
   return needs;
 }
 
@@ -39,7 +40,7 @@ struct DropConceptHeadsPass
       return;
     SmallVector<ComposeOp> composes;
     module.walk([&](ComposeOp op) {
-      if (op.getEpsilon())
+      if (op.getEpsilon() && op.getUnless().empty())
         composes.push_back(op);
     });
     for (ComposeOp op : composes) {

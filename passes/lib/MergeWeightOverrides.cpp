@@ -34,6 +34,9 @@ struct MergeOverrideChain : OpRewritePattern<OverrideWeightsOp> {
     auto inner = op.getInput().getDefiningOp<OverrideWeightsOp>();
     if (!inner)
       return rewriter.notifyMatchFailure(op, "input is not an override");
+    // Overrides under different guards apply to different requests.
+    if (inner.getGuard() != op.getGuard())
+      return rewriter.notifyMatchFailure(op, "guarded differently");
     std::map<int64_t, float> table;
     for (auto [id, v] : llvm::zip(inner.getConcepts(), inner.getValues()))
       table[id] = v;
@@ -46,7 +49,8 @@ struct MergeOverrideChain : OpRewritePattern<OverrideWeightsOp> {
       values.push_back(v);
     }
     rewriter.replaceOpWithNewOp<OverrideWeightsOp>(
-        op, op.getType(), inner.getInput(), rewriter.getDenseI64ArrayAttr(ids),
+        op, op.getType(), inner.getInput(), op.getGuard(),
+        rewriter.getDenseI64ArrayAttr(ids),
         rewriter.getDenseF32ArrayAttr(values));
     return success();
   }

@@ -23,6 +23,8 @@ void mlir::steer::buildSteerPipeline(OpPassManager &pm,
     resolve.labelsPath = options.labelsPath;
     pm.addPass(createResolveConcepts(resolve));
   }
+  // Phase: the rules become interventions at their sites in @forward.
+  pm.addPass(createLowerPolicy());
   // -O0 keeps every intervention as the policy wrote it.
   if (options.optLevel == 0)
     return;

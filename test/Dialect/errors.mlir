@@ -582,3 +582,68 @@ steer.model @m attributes {n_layers = 2 : i64, n_embd = 8 : i64, vocab_size = 4 
     return %m : tensor<?x4xf32>
   }
 }
+
+// -----
+// Tests that epsilon over guarded interventions must list their guard.
+steer.model @m attributes {n_layers = 1 : i64, n_embd = 8 : i64, vocab_size = 4 : i64, diff_block_size = 2 : i64, n_concepts = 12 : i64} {
+  steer.weight @e : tensor<12x8xf32>
+  func.func @f(%h: tensor<?x8xf32>, %w: tensor<?x12xf32>, %u: tensor<?x8xf32>) -> tensor<?x8xf32> {
+    %g = steer.guard {concepts = array<i64: 1>, threshold = 0.5 : f32}
+    %g2 = steer.guard {concepts = array<i64: 2>, threshold = 0.5 : f32}
+    %o = steer.override_weights %w if %g {concepts = array<i64: 1>, values = array<f32: 0.0>} : tensor<?x12xf32>
+    %k = steer.concept_features %o, @e : tensor<?x12xf32> -> tensor<?x8xf32>
+    // expected-error @+1 {{does not list its guard after 'unless'}}
+    %c = steer.compose %h, %k, %u unless(%g2) {epsilon} : tensor<?x8xf32>
+    return %c : tensor<?x8xf32>
+  }
+}
+
+// -----
+// Tests that 'unless' needs epsilon.
+func.func @f(%h: tensor<?x8xf32>, %g: i1) -> tensor<?x8xf32> {
+  // expected-error @+1 {{lists guards after 'unless' but has no epsilon for them to drop}}
+  %c = steer.compose %h, %h, %h unless(%g) : tensor<?x8xf32>
+  return %c : tensor<?x8xf32>
+}
+
+// -----
+// Tests that a guard's concepts exist in the model.
+steer.model @m attributes {n_layers = 1 : i64, n_embd = 8 : i64, vocab_size = 4 : i64, diff_block_size = 2 : i64, n_concepts = 4 : i64} {
+  func.func @f() -> i1 {
+    // expected-error @+1 {{concept id 4 is out of range [0, 4)}}
+    %g = steer.guard {concepts = array<i64: 4>, threshold = 0.5 : f32}
+    return %g : i1
+  }
+}
+
+// -----
+// Tests that a guard's threshold is a weight strictly inside (0, 1).
+func.func @f() -> i1 {
+  // expected-error @+1 {{threshold 1.000000e+00 is outside (0, 1): a weight is a sigmoid}}
+  %g = steer.guard {concepts = array<i64: 0>, threshold = 1.0 : f32}
+  return %g : i1
+}
+
+// -----
+// Tests that a target profile has one weight per concept.
+func.func @f(%w: tensor<?x3xf32>) -> tensor<?x3xf32> {
+  // expected-error @+1 {{profile has shape 'tensor<2xf32>' but the weights have 3 concepts}}
+  %p = steer.target_profile %w {response = "No.", profile = dense<[0.1, 0.2]> : tensor<2xf32>} : tensor<?x3xf32>
+  return %p : tensor<?x3xf32>
+}
+
+// -----
+// Tests that a target profile holds weights.
+func.func @f(%w: tensor<?x2xf32>) -> tensor<?x2xf32> {
+  // expected-error @+1 {{profile values must be weights in [0, 1]}}
+  %p = steer.target_profile %w {response = "No.", profile = dense<[0.1, 1.5]> : tensor<2xf32>} : tensor<?x2xf32>
+  return %p : tensor<?x2xf32>
+}
+
+// -----
+// Tests that a target profile names its response.
+func.func @f(%w: tensor<?x2xf32>) -> tensor<?x2xf32> {
+  // expected-error @+1 {{needs a non-empty response}}
+  %p = steer.target_profile %w {response = ""} : tensor<?x2xf32>
+  return %p : tensor<?x2xf32>
+}

@@ -98,3 +98,29 @@ steer.model @plain attributes {n_layers = 1 : i64, n_embd = 32 : i64, vocab_size
     return %c : tensor<7x32xf32>
   }
 }
+
+// Tests guards and the guarded forms of the interventions: a guard per
+// request, interventions taking it after `if`, a target profile before and
+// after extraction, and composition keeping epsilon unless the guard fired.
+// CHECK-LABEL: steer.model @guarded
+steer.model @guarded attributes {n_layers = 2 : i64, n_embd = 8 : i64, vocab_size = 16 : i64, diff_block_size = 4 : i64, n_concepts = 3 : i64} {
+  steer.weight @e : tensor<3x8xf32>
+  func.func @f(%x: tensor<?x8xf32>, %w: tensor<?x3xf32>, %u: tensor<?x8xf32>, %l: tensor<?x16xf32>) -> (tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x16xf32>) {
+    // CHECK: %[[G:.*]] = steer.guard {concepts = array<i64: 0, 2>, threshold = 5.000000e-01 : f32}
+    %g = steer.guard {concepts = array<i64: 0, 2>, threshold = 0.5 : f32}
+    // CHECK: steer.inject %{{.*}} if %[[G]] {alpha
+    %i = steer.inject %x if %g {concepts = array<i64: 1>, alpha = 2.0 : f32, layer = 1 : i64, schedule = #steer.schedule<fixed>} : tensor<?x8xf32>
+    // CHECK: steer.target_profile %{{.*}} if %[[G]] {response = "No."}
+    %p = steer.target_profile %w if %g {response = "No."} : tensor<?x3xf32>
+    // CHECK: steer.target_profile %{{.*}} {profile = dense<[1.000000e-01, 0.000000e+00, 5.000000e-01]> : tensor<3xf32>, response = "No."}
+    %q = steer.target_profile %p {response = "No.", profile = dense<[0.1, 0.0, 0.5]> : tensor<3xf32>} : tensor<?x3xf32>
+    // CHECK: steer.override_weights %{{.*}} if %[[G]] {concepts
+    %o = steer.override_weights %p if %g {concepts = array<i64: 0>, values = array<f32: 0.0>} : tensor<?x3xf32>
+    %k = steer.concept_features %o, @e : tensor<?x3xf32> -> tensor<?x8xf32>
+    // CHECK: steer.compose %{{.*}}, %{{.*}}, %{{.*}} unless(%[[G]]) {epsilon} : tensor<?x8xf32>
+    %c = steer.compose %x, %k, %u unless(%g) {epsilon} : tensor<?x8xf32>
+    // CHECK: steer.relu_logit_mask %{{.*}} if %[[G]] {concepts
+    %m = steer.relu_logit_mask %l if %g {concepts = array<i64: 2>, strengths = array<f32: 5.0>} : tensor<?x16xf32>
+    return %i, %c, %m : tensor<?x8xf32>, tensor<?x8xf32>, tensor<?x16xf32>
+  }
+}

@@ -340,15 +340,40 @@ UnknownFeaturesOp::verifySymbolUses(SymbolTableCollection &tables) {
 }
 
 LogicalResult ComposeOp::verify() {
-  if (!getEpsilon())
+  if (!getEpsilon()) {
+    if (!getUnless().empty())
+      return emitOpError() << "lists guards after 'unless' but has no "
+                              "epsilon for them to drop";
     return success();
-  // Walk back from the known features to the weights they came from.
-  if (auto features = getKnown().getDefiningOp<ConceptFeaturesOp>())
-    if (auto over = features.getWeights().getDefiningOp<OverrideWeightsOp>())
+  }
+  // Walk back from the known features through the interventions on the
+  // weights they came from: each must be guarded by a listed guard.
+  auto features = getKnown().getDefiningOp<ConceptFeaturesOp>();
+  if (!features)
+    return success();
+  Value w = features.getWeights();
+  while (Operation *def = w.getDefiningOp()) {
+    Value guard;
+    if (auto over = dyn_cast<OverrideWeightsOp>(def)) {
+      guard = over.getGuard();
+      w = over.getInput();
+    } else if (auto profile = dyn_cast<TargetProfileOp>(def)) {
+      guard = profile.getGuard();
+      w = profile.getInput();
+    } else {
+      break;
+    }
+    if (!guard)
       return emitOpError()
              << "adds epsilon to known features built from overridden "
                 "weights; the reference drops epsilon when known weights are "
                 "intervened on, so remove the 'epsilon' flag";
+    if (!llvm::is_contained(getUnless(), guard))
+      return emitOpError()
+             << "adds epsilon to known features that a guarded intervention "
+                "changes, but does not list its guard after 'unless': "
+                "epsilon must be dropped whenever that guard fires";
+  }
   return success();
 }
 
@@ -404,6 +429,38 @@ LogicalResult ReluLogitMaskOp::verify() {
     if (!std::isfinite(s) || s < 0)
       return emitOpError() << "strength for concept " << id
                            << " must be finite and >= 0, got " << s;
+  return success();
+}
+
+LogicalResult TargetProfileOp::verify() {
+  if (getResponse().empty())
+    return emitOpError() << "needs a non-empty response";
+  if (std::optional<DenseElementsAttr> profile = getProfile()) {
+    std::optional<int64_t> width = staticWidth(getInput());
+    auto type = llvm::cast<ShapedType>(profile->getType());
+    if (type.getRank() != 1 || (width && type.getDimSize(0) != *width))
+      return emitOpError() << "profile has shape " << type
+                           << " but the weights have "
+                           << (width ? std::to_string(*width)
+                                     : std::string("?"))
+                           << " concepts";
+    for (APFloat v : profile->getValues<APFloat>())
+      if (!v.isFinite() || v.isNegative() || v.convertToDouble() > 1.0)
+        return emitOpError() << "profile values must be weights in [0, 1]";
+  }
+  return success();
+}
+
+LogicalResult GuardOp::verify() {
+  std::optional<int64_t> bound;
+  if (ModelOp model = parentModel(*this))
+    bound = model.getNConcepts();
+  if (failed(checkConceptIds(*this, getConcepts(), bound)))
+    return failure();
+  double t = getThresholdAttr().getValueAsDouble();
+  if (!::steer::policy::kGuardThreshold.contains(t))
+    return emitOpError() << "threshold " << t
+                         << " is outside (0, 1): a weight is a sigmoid";
   return success();
 }
 

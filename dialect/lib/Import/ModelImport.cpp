@@ -114,7 +114,7 @@ OwningOpRef<ModuleOp> mlir::steer::importCheckpoint(
         sym("unknown_head.embedding_coef.weight"),
         sym("unknown_head.embedding_basis.weight"), i64(*k.nUnknownConcepts),
         optInt(k.applyTopkToUnknown ? k.unknownTopk : std::nullopt));
-    composed = b.create<ComposeOp>(loc, acts, hidden, kf, uf,
+    composed = b.create<ComposeOp>(loc, acts, hidden, kf, uf, ValueRange{},
                                    k.useEpsilonCorrection ? b.getUnitAttr()
                                                           : UnitAttr());
   }

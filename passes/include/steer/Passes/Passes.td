@@ -34,6 +34,48 @@ def ResolveConcepts : Pass<"steer-resolve-concepts", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::steer::SteerDialect"];
 }
 
+def LowerPolicy : Pass<"steer-lower-policy", "::mlir::ModuleOp"> {
+  let summary = "turn policy rules into interventions in the forward graph";
+  let description = [{
+    Each rule of each `steer.policy` becomes ops in the `@forward` function
+    of the module's `steer.model`, each located at the policy line it comes
+    from:
+      * `steer.when` -> `steer.guard` on the known weights (one i1 per
+        rule), the guard operand of the rule's interventions;
+      * `steer.steer_to_response` -> `steer.target_profile` on the known
+        weights (before every override, as the runtime applies them);
+      * `steer.suppress` / `steer.clamp` -> `steer.override_weights`
+        (values 0 / the clamp value), in rule order;
+      * `steer.amplify` -> `steer.inject` (normalised to the target logit)
+        after block `layer - 1`;
+      * `steer.unlearn` -> `steer.inject` of the focal concept and its group
+        (raw alpha) and `steer.relu_logit_mask` of the focal concept on the
+        logits.
+    Composition drops epsilon when an unguarded rule changes the known
+    weights; when every such rule is guarded, `steer.compose` lists the
+    guards after `unless`, and epsilon is dropped exactly for requests where
+    one fired. The policy op stays as the record of what was written (names,
+    labels, source). Concept references must be resolved
+    (steer-resolve-concepts) first.
+
+    Before:
+    ```mlir
+    steer.rule @refuse {
+      steer.when [#steer.concept<45, "weapons">] threshold 8.0e-01
+      steer.suppress [#steer.concept<45, "weapons">]
+    }
+    ```
+    After (in @forward):
+    ```mlir
+    %g = steer.guard %kw {concepts = array<i64: 45>, threshold = 8.0e-01 : f32} : tensor<?x54xf32>
+    %o = steer.override_weights %kw if %g {concepts = array<i64: 45>, values = array<f32: 0.0>} : tensor<?x54xf32>
+    %kf = steer.concept_features %o, @emb : tensor<?x54xf32> -> tensor<?x128xf32>
+    %c = steer.compose %h, %kf, %uf unless(%g) {epsilon} : tensor<?x128xf32>
+    ```
+  }];
+  let dependentDialects = ["::mlir::steer::SteerDialect"];
+}
+
 def DropConceptHeads : Pass<"steer-drop-concept-heads", "::mlir::ModuleOp"> {
   let summary = "skip the concept heads when nothing reads or changes them";
   let description = [{
@@ -84,7 +126,8 @@ def MergeWeightOverrides : Pass<"steer-merge-weight-overrides"> {
     %2 = steer.override_weights %0 {concepts = array<i64: 3, 7>,
                                     values = array<f32: 0.0, 0.5>} : tensor<?x48xf32>
     ```
-    An intermediate override that has other users is kept for them.
+    An intermediate override that has other users is kept for them;
+    overrides under different guards (`if %g`) are not merged.
   }];
   let dependentDialects = ["::mlir::steer::SteerDialect"];
 }

@@ -192,12 +192,20 @@ def Steer_ComposeOp : Steer_Op<"compose", [Pure,
     `epsilon` is set (then the result equals `hidden`). The reference drops
     epsilon exactly when known weights are intervened on, and the verifier
     enforces that: `epsilon` is rejected when `known` comes from overridden
-    weights.
+    weights, unless every intervention on the way is guarded and its guard
+    is listed after `unless`: then epsilon is added for requests where none
+    of those guards fired (the weights were left alone) and dropped
+    otherwise.
+
+    ```mlir
+    %c = steer.compose %h, %kf, %uf unless(%fires) {epsilon} : tensor<?x64xf32>
+    ```
   }];
   let arguments = (ins Steer_Activations:$hidden, Steer_Activations:$known,
-                       Steer_Activations:$unknown, UnitAttr:$epsilon);
+                       Steer_Activations:$unknown, Variadic<I1>:$unless,
+                       UnitAttr:$epsilon);
   let results = (outs Steer_Activations:$result);
-  let assemblyFormat = "$hidden `,` $known `,` $unknown attr-dict `:` type($result)";
+  let assemblyFormat = "$hidden `,` $known `,` $unknown (`unless` `(` $unless^ `)`)? attr-dict `:` type($result)";
   let hasVerifier = 1;
 }
 
@@ -210,18 +218,20 @@ def Steer_OverrideWeightsOp : Steer_Op<"override_weights", [Pure,
   let summary = "set the weights of listed known concepts";
   let description = [{
     Applied to dense known weights after the top-k, as the reference applies
-    interventions: every position's weight of `concepts[i]` becomes
-    `values[i]`. Suppression is a value of 0; a clamp is any other value.
+    interventions: every generated position's weight of `concepts[i]`
+    becomes `values[i]`. Suppression is a value of 0; a clamp is any other
+    value. With a guard (`if %fires`), only for requests whose guard fired;
+    otherwise the weights pass through.
 
     ```mlir
-    %w1 = steer.override_weights %w {concepts = array<i64: 3, 7>,
+    %w1 = steer.override_weights %w if %fires {concepts = array<i64: 3, 7>,
                                      values = array<f32: 0.0, 1.0>} : tensor<?x48xf32>
     ```
   }];
-  let arguments = (ins Steer_Activations:$input,
+  let arguments = (ins Steer_Activations:$input, Optional<I1>:$guard,
                        DenseI64ArrayAttr:$concepts, DenseF32ArrayAttr:$values);
   let results = (outs Steer_Activations:$result);
-  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let assemblyFormat = "$input (`if` $guard^)? attr-dict `:` type($input)";
   let hasVerifier = 1;
 }
 
@@ -234,15 +244,16 @@ def Steer_InjectOp : Steer_Op<"inject", [Pure,
     (the reference's mai_lm_target in logit units); otherwise `alpha` is the
     raw strength. Added after every block i with i + 1 >= `layer`, only at
     positions still masked; `hard_cutoff` stops after `cutoff_tokens` tokens
-    are committed.
+    are committed. With a guard (`if %fires`), only for requests whose
+    guard fired.
   }];
-  let arguments = (ins Steer_Activations:$input,
+  let arguments = (ins Steer_Activations:$input, Optional<I1>:$guard,
                        DenseI64ArrayAttr:$concepts, F32Attr:$alpha,
                        UnitAttr:$normalize, Steer_Int:$layer,
                        Steer_ScheduleAttr:$schedule,
                        OptionalAttr<Steer_Int>:$cutoff_tokens);
   let results = (outs Steer_Activations:$result);
-  let assemblyFormat = "$input attr-dict `:` type($input)";
+  let assemblyFormat = "$input (`if` $guard^)? attr-dict `:` type($input)";
   let hasVerifier = 1;
 }
 
@@ -251,15 +262,56 @@ def Steer_ReluLogitMaskOp : Steer_Op<"relu_logit_mask", [Pure,
   let summary = "subtract the vocabulary a concept promotes from the logits";
   let description = [{
     logits -= sum_c strength_c * relu(lm_head . embedding_c), at masked
-    positions: only the tokens a concept pushes up are pushed down.
+    positions: only the tokens a concept pushes up are pushed down. With a
+    guard (`if %fires`), only for requests whose guard fired.
   }];
-  let arguments = (ins Steer_Activations:$logits,
+  let arguments = (ins Steer_Activations:$logits, Optional<I1>:$guard,
                        DenseI64ArrayAttr:$concepts, DenseF32ArrayAttr:$strengths);
   let results = (outs Steer_Activations:$result);
-  let assemblyFormat = "$logits attr-dict `:` type($logits)";
+  let assemblyFormat = "$logits (`if` $guard^)? attr-dict `:` type($logits)";
   let hasVerifier = 1;
 }
 
+def Steer_TargetProfileOp : Steer_Op<"target_profile", [Pure,
+    AllTypesMatch<["input", "result"]>]> {
+  let summary = "replace known weights with a response's concept profile";
+  let description = [{
+    At generated positions, the dense known-weight row becomes the profile:
+    the mean known weights over the tokens of `response`, which
+    steer-extract-target-profiles computes by running the model at compile
+    time and stores in `profile`. Until then the op names only the
+    response. Overrides after it (suppress, clamp) apply on top of it. With
+    a guard (`if %fires`), only for requests whose guard fired.
+
+    ```mlir
+    %p = steer.target_profile %w if %fires {response = "I cannot help with that."} : tensor<?x54xf32>
+    ```
+  }];
+  let arguments = (ins Steer_Activations:$input, Optional<I1>:$guard,
+                       StrAttr:$response,
+                       OptionalAttr<FloatElementsAttr<32>>:$profile);
+  let results = (outs Steer_Activations:$result);
+  let assemblyFormat = "$input (`if` $guard^)? attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def Steer_GuardOp : Steer_Op<"guard", [Pure]> {
+  let summary = "whether the prompt activates any of the listed concepts";
+  let description = [{
+    Evaluated once per request, on a forward of the prompt alone (so it
+    has no operand in the graph it guards): true when some prompt
+    position's known weight (after the head's top-k) of one of `concepts`
+    is at least `threshold`. Interventions take the result as their guard.
+
+    ```mlir
+    %fires = steer.guard {concepts = array<i64: 45, 46>, threshold = 8.0e-01 : f32}
+    ```
+  }];
+  let arguments = (ins DenseI64ArrayAttr:$concepts, F32Attr:$threshold);
+  let results = (outs I1:$fires);
+  let assemblyFormat = "attr-dict";
+  let hasVerifier = 1;
+}
 
 //===----------------------------------------------------------------------===//
 // Policies
