@@ -26,7 +26,7 @@ bool policyNeedsHeads(ModuleOp module) {
   bool needs = false;
   module.walk([&](Operation *op) {
     if (isa<WhenOp, SuppressOp, ClampOp, SteerToResponseOp, GuardOp,
-            OverrideWeightsOp, TargetProfileOp>(op))
+            DetectOp, OverrideWeightsOp, TargetProfileOp>(op))
       needs = true;
   });
   return needs;

@@ -30,6 +30,7 @@ void mlir::steer::buildSteerPipeline(OpPassManager &pm,
     return;
   // Phase: fold interventions into tables.
   pm.addPass(createMergeWeightOverrides());
+  pm.addPass(createFuseGuards());
   // Phase: skip what cannot change the result.
   pm.addPass(createDropConceptHeads());
   pm.addPass(createCanonicalizerPass());

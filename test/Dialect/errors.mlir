@@ -647,3 +647,27 @@ func.func @f(%w: tensor<?x2xf32>) -> tensor<?x2xf32> {
   %p = steer.target_profile %w {response = ""} : tensor<?x2xf32>
   return %p : tensor<?x2xf32>
 }
+
+// -----
+// Tests that a detector has one guard and one threshold per result.
+func.func @f() -> i1 {
+  // expected-error @+1 {{has 1 results but 2 guards and 1 thresholds}}
+  %g = steer.detect {concepts = array<i64: 1, 2>, guards = [array<i64: 0>, array<i64: 1>], thresholds = array<f32: 0.5>} : i1
+  return %g : i1
+}
+
+// -----
+// Tests that a detector's guards read positions of its concept list.
+func.func @f() -> i1 {
+  // expected-error @+1 {{guard 0 reads position 2 of 2 concepts}}
+  %g = steer.detect {concepts = array<i64: 1, 2>, guards = [array<i64: 2>], thresholds = array<f32: 0.5>} : i1
+  return %g : i1
+}
+
+// -----
+// Tests that a detector's concepts are sorted.
+func.func @f() -> i1 {
+  // expected-error @+1 {{concepts must be sorted by id}}
+  %g = steer.detect {concepts = array<i64: 2, 1>, guards = [array<i64: 0>], thresholds = array<f32: 0.5>} : i1
+  return %g : i1
+}

@@ -464,6 +464,37 @@ LogicalResult GuardOp::verify() {
   return success();
 }
 
+LogicalResult DetectOp::verify() {
+  std::optional<int64_t> bound;
+  if (ModelOp model = parentModel(*this))
+    bound = model.getNConcepts();
+  ArrayRef<int64_t> concepts = getConcepts();
+  if (failed(checkConceptIds(*this, concepts, bound)))
+    return failure();
+  if (!llvm::is_sorted(concepts))
+    return emitOpError() << "concepts must be sorted by id";
+  size_t n = getFires().size();
+  if (getGuards().size() != n || getThresholds().size() != n)
+    return emitOpError() << "has " << n << " results but "
+                         << getGuards().size() << " guards and "
+                         << getThresholds().size() << " thresholds";
+  for (auto [i, attr] : llvm::enumerate(getGuards())) {
+    auto guard = llvm::dyn_cast<DenseI64ArrayAttr>(attr);
+    if (!guard || guard.empty())
+      return emitOpError() << "guard " << i
+                           << " must be a non-empty array<i64> of positions";
+    for (int64_t p : guard.asArrayRef())
+      if (p < 0 || p >= static_cast<int64_t>(concepts.size()))
+        return emitOpError() << "guard " << i << " reads position " << p
+                             << " of " << concepts.size() << " concepts";
+    double t = getThresholds()[i];
+    if (!::steer::policy::kGuardThreshold.contains(t))
+      return emitOpError() << "threshold " << t << " of guard " << i
+                           << " is outside (0, 1): a weight is a sigmoid";
+  }
+  return success();
+}
+
 //===----------------------------------------------------------------------===//
 // Policies
 //===----------------------------------------------------------------------===//

@@ -76,6 +76,31 @@ def LowerPolicy : Pass<"steer-lower-policy", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::steer::SteerDialect"];
 }
 
+def FuseGuards : Pass<"steer-fuse-guards", "::mlir::ModuleOp"> {
+  let summary = "evaluate every guard in one prompt-side detector";
+  let description = [{
+    Each rule's `steer.guard` would read the prompt's known weights on its
+    own. This pass replaces all guards of a function by one `steer.detect`
+    over the union of their concepts (sorted), so the runtime computes each
+    concept's prompt activation once per request; equal guards (same
+    concepts, same threshold) share one result.
+
+    Before:
+    ```mlir
+    %a = steer.guard {concepts = array<i64: 46, 45>, threshold = 8.0e-01 : f32}
+    %b = steer.guard {concepts = array<i64: 3>, threshold = 5.0e-01 : f32}
+    %c = steer.guard {concepts = array<i64: 45, 46>, threshold = 8.0e-01 : f32}
+    ```
+    After (%a and %c are one result):
+    ```mlir
+    %f:2 = steer.detect {concepts = array<i64: 3, 45, 46>,
+                         guards = [array<i64: 1, 2>, array<i64: 0>],
+                         thresholds = array<f32: 8.0e-01, 5.0e-01>} : i1, i1
+    ```
+  }];
+  let dependentDialects = ["::mlir::steer::SteerDialect"];
+}
+
 def DropConceptHeads : Pass<"steer-drop-concept-heads", "::mlir::ModuleOp"> {
   let summary = "skip the concept heads when nothing reads or changes them";
   let description = [{

@@ -313,6 +313,27 @@ def Steer_GuardOp : Steer_Op<"guard", [Pure]> {
   let hasVerifier = 1;
 }
 
+def Steer_DetectOp : Steer_Op<"detect", [Pure]> {
+  let summary = "every guard of a policy, evaluated in one pass over the prompt";
+  let description = [{
+    The fused form of `steer.guard`s: the prompt's largest known weight of
+    each of `concepts` (sorted, each once) is computed once per request,
+    and result i is true when one of the concepts at positions `guards[i]`
+    of that list reaches `thresholds[i]`.
+
+    ```mlir
+    %f:2 = steer.detect {concepts = array<i64: 3, 45, 46>,
+                         guards = [array<i64: 1, 2>, array<i64: 0>],
+                         thresholds = array<f32: 0.8, 0.5>} : i1, i1
+    ```
+  }];
+  let arguments = (ins DenseI64ArrayAttr:$concepts, ArrayAttr:$guards,
+                       DenseF32ArrayAttr:$thresholds);
+  let results = (outs Variadic<I1>:$fires);
+  let assemblyFormat = "attr-dict `:` type($fires)";
+  let hasVerifier = 1;
+}
+
 //===----------------------------------------------------------------------===//
 // Policies
 //===----------------------------------------------------------------------===//
