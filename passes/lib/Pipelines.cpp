@@ -30,6 +30,9 @@ void mlir::steer::buildSteerPipeline(OpPassManager &pm,
     return;
   // Phase: fold interventions into tables.
   pm.addPass(createMergeWeightOverrides());
+  FoldLogitMasksOptions fold;
+  fold.modelPath = options.modelPath;
+  pm.addPass(createFoldLogitMasks(fold));
   pm.addPass(createFuseGuards());
   // Phase: skip what cannot change the result.
   pm.addPass(createDropConceptHeads());
@@ -45,6 +48,9 @@ struct PipelineCliOptions : PassPipelineOptions<PipelineCliOptions> {
   Option<std::string> labels{
       *this, "labels",
       llvm::cl::desc("concept label table for policies that name concepts")};
+  Option<std::string> model{
+      *this, "model",
+      llvm::cl::desc("checkpoint directory for folds that need weights")};
 };
 } // namespace
 
@@ -56,6 +62,7 @@ void mlir::steer::registerSteerPassesAndPipelines() {
         PipelineOptions options;
         options.optLevel = cli.optLevel;
         options.labelsPath = cli.labels;
+        options.modelPath = cli.model;
         buildSteerPipeline(pm, options);
       });
 }

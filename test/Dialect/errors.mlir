@@ -671,3 +671,19 @@ func.func @f() -> i1 {
   %g = steer.detect {concepts = array<i64: 2, 1>, guards = [array<i64: 0>], thresholds = array<f32: 0.5>} : i1
   return %g : i1
 }
+
+// -----
+// Tests that a logit bias has one float32 per vocabulary entry.
+func.func @f(%l: tensor<?x4xf32>) -> tensor<?x4xf32> {
+  // expected-error @+1 {{bias has type 'tensor<3xf32>' but the logits need one float32 per token (4)}}
+  %b = steer.logit_bias %l {bias = dense<[1.0, 2.0, 3.0]> : tensor<3xf32>} : tensor<?x4xf32>
+  return %b : tensor<?x4xf32>
+}
+
+// -----
+// Tests that a logit bias is finite.
+func.func @f(%l: tensor<?x2xf32>) -> tensor<?x2xf32> {
+  // expected-error @+1 {{bias of token 1 is not finite}}
+  %b = steer.logit_bias %l {bias = dense<[1.0, 0x7F800000]> : tensor<2xf32>} : tensor<?x2xf32>
+  return %b : tensor<?x2xf32>
+}

@@ -108,6 +108,7 @@ int emitMlir(const ::steer::Checkpoint &checkpoint,
   mlir::steer::PipelineOptions options;
   options.optLevel = optLevel;
   options.labels = std::move(labels);
+  options.modelPath = modelDir;
   mlir::steer::buildSteerPipeline(pm, options);
   if (failed(pm.run(*module)))
     return 2;

@@ -11,6 +11,7 @@
 #include "steer/Policy/Bounds.h"
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/DialectResourceBlobManager.h"
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/DenseSet.h"
 #include "llvm/ADT/STLExtras.h"
@@ -429,6 +430,36 @@ LogicalResult ReluLogitMaskOp::verify() {
     if (!std::isfinite(s) || s < 0)
       return emitOpError() << "strength for concept " << id
                            << " must be finite and >= 0, got " << s;
+  return success();
+}
+
+std::optional<SmallVector<float>> LogitBiasOp::getBiasValues() {
+  ElementsAttr bias = getBias();
+  if (auto dense = llvm::dyn_cast<DenseFPElementsAttr>(bias)) {
+    if (!dense.getElementType().isF32())
+      return std::nullopt;
+    return llvm::to_vector(dense.getValues<float>());
+  }
+  if (auto blob = llvm::dyn_cast<DenseF32ResourceElementsAttr>(bias))
+    if (std::optional<ArrayRef<float>> values = blob.tryGetAsArrayRef())
+      return SmallVector<float>(values->begin(), values->end());
+  return std::nullopt;
+}
+
+LogicalResult LogitBiasOp::verify() {
+  auto type = llvm::cast<ShapedType>(getBias().getType());
+  std::optional<int64_t> width = staticWidth(getLogits());
+  if (type.getRank() != 1 || !type.getElementType().isF32() ||
+      (width && type.getDimSize(0) != *width))
+    return emitOpError() << "bias has type " << type
+                         << " but the logits need one float32 per token ("
+                         << (width ? std::to_string(*width) : std::string("?"))
+                         << ")";
+  // A resource whose blob is not loaded (elided in printing) is accepted.
+  if (std::optional<SmallVector<float>> values = getBiasValues())
+    for (auto [t, v] : llvm::enumerate(*values))
+      if (!std::isfinite(v))
+        return emitOpError() << "bias of token " << t << " is not finite";
   return success();
 }
 

@@ -38,6 +38,8 @@ struct PipelineOptions {
   std::shared_ptr<const ::steer::ConceptLabels> labels;
   /// Or a path to one (steer-opt's `labels=` pipeline option).
   std::string labelsPath;
+  /// The checkpoint directory, for folds that need weights (-O2).
+  std::string modelPath;
 };
 
 /// The pipeline steerc runs, with verification between its phases.

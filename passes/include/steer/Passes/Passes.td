@@ -101,6 +101,34 @@ def FuseGuards : Pass<"steer-fuse-guards", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::steer::SteerDialect"];
 }
 
+def FoldLogitMasks : Pass<"steer-fold-logit-masks", "::mlir::ModuleOp"> {
+  let summary = "fold ReLU logit masks into one vocabulary bias per guard";
+  let description = [{
+    A `steer.relu_logit_mask` subtracts, for each of its concepts,
+    strength * relu(lm_head . embedding_c) from the logits: a constant
+    vector once the weights are known. This pass computes it with the
+    runtime (the same code the runtime uses for unfolded masks) from the
+    checkpoint named by `model`, replaces each mask by a `steer.logit_bias`
+    holding the vector as a resource blob, and merges a chain of biases
+    under the same guard into their sum: the runtime then makes one pass
+    over the vocabulary per masked row and guard.
+
+    Before:
+    ```mlir
+    %m = steer.relu_logit_mask %l {concepts = array<i64: 3>, strengths = array<f32: 20.0>} : tensor<?x512xf32>
+    ```
+    After:
+    ```mlir
+    %m = steer.logit_bias %l {bias = dense_resource<vocab_bias> : tensor<512xf32>} : tensor<?x512xf32>
+    ```
+  }];
+  let options = [
+    Option<"modelPath", "model", "std::string", /*default=*/"\"\"",
+           "checkpoint directory whose weights the masks are folded with">,
+  ];
+  let dependentDialects = ["::mlir::steer::SteerDialect"];
+}
+
 def DropConceptHeads : Pass<"steer-drop-concept-heads", "::mlir::ModuleOp"> {
   let summary = "skip the concept heads when nothing reads or changes them";
   let description = [{

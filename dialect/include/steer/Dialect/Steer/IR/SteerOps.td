@@ -272,6 +272,30 @@ def Steer_ReluLogitMaskOp : Steer_Op<"relu_logit_mask", [Pure,
   let hasVerifier = 1;
 }
 
+def Steer_LogitBiasOp : Steer_Op<"logit_bias", [Pure,
+    AllTypesMatch<["logits", "result"]>]> {
+  let summary = "subtract a constant vocabulary vector from the logits";
+  let description = [{
+    logits -= bias at masked positions: the folded form of ReLU logit masks
+    (steer-fold-logit-masks), one vector of `vocab_size` float32 values per
+    guard. With a guard (`if %fires`), only for requests whose guard fired.
+
+    ```mlir
+    %m = steer.logit_bias %l if %fires {bias = dense_resource<vocab_bias> : tensor<512xf32>} : tensor<?x512xf32>
+    ```
+  }];
+  let arguments = (ins Steer_Activations:$logits, Optional<I1>:$guard,
+                       ElementsAttr:$bias);
+  let results = (outs Steer_Activations:$result);
+  let assemblyFormat = "$logits (`if` $guard^)? attr-dict `:` type($logits)";
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The bias values (dense or resource storage); nullopt when the
+    /// storage cannot be read as float32.
+    std::optional<::llvm::SmallVector<float>> getBiasValues();
+  }];
+}
+
 def Steer_TargetProfileOp : Steer_Op<"target_profile", [Pure,
     AllTypesMatch<["input", "result"]>]> {
   let summary = "replace known weights with a response's concept profile";
