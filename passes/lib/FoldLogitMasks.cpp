@@ -6,14 +6,12 @@
 // would have computed for the unfolded one.
 //
 //===----------------------------------------------------------------------===//
+#include "CompileTimeModel.h"
 #include "steer/Dialect/Steer/IR/SteerOps.h"
 #include "steer/Passes/Passes.h"
-#include "steer/exec/engine.h"
 #include "steer/exec/generate.h"
-#include "steer/model/checkpoint.h"
 
 #include "mlir/IR/Builders.h"
-#include "mlir/IR/DialectResourceBlobManager.h"
 
 #define DEBUG_TYPE "steer-fold-logit-masks"
 
@@ -27,15 +25,6 @@ using namespace mlir::steer;
 
 namespace {
 
-ElementsAttr biasAttr(Type elementType, ArrayRef<float> values) {
-  auto type =
-      RankedTensorType::get({static_cast<int64_t>(values.size())}, elementType);
-  DenseResourceElementsAttr attr = DenseF32ResourceElementsAttr::get(
-      type, "vocab_bias",
-      HeapAsmResourceBlob::allocateAndCopyInferAlign(values));
-  return llvm::cast<ElementsAttr>(attr);
-}
-
 struct FoldLogitMasksPass
     : mlir::steer::impl::FoldLogitMasksBase<FoldLogitMasksPass> {
   using FoldLogitMasksBase::FoldLogitMasksBase;
@@ -46,30 +35,17 @@ struct FoldLogitMasksPass
     module.walk([&](ReluLogitMaskOp op) { masks.push_back(op); });
     if (masks.empty())
       return;
-    if (modelPath.empty()) {
-      masks.front().emitError()
-          << "folding needs the checkpoint's weights: pass "
-             "model=DIR (steerc passes its --model)";
+    FailureOr<CompileTimeModel> model =
+        openCompileTimeModel(masks.front(), modelPath, "folding");
+    if (failed(model))
       return signalPassFailure();
-    }
-    auto checkpoint = ::steer::Checkpoint::open(modelPath);
-    if (!checkpoint.ok()) {
-      module.emitError() << checkpoint.status().toString();
-      return signalPassFailure();
-    }
-    auto engine = ::steer::Engine::create(**checkpoint);
-    if (!engine.ok()) {
-      module.emitError() << engine.status().toString();
-      return signalPassFailure();
-    }
-    Type f32 = Float32Type::get(&getContext());
     OpBuilder b(&getContext());
     for (ReluLogitMaskOp mask : masks) {
       ::steer::SteeringOptions so;
       for (auto [id, strength] :
            llvm::zip(mask.getConcepts(), mask.getStrengths()))
         so.reluMask.push_back({id, strength});
-      auto resolved = ::steer::resolveSteering(**engine, so);
+      auto resolved = ::steer::resolveSteering(*model->engine, so);
       if (!resolved.ok()) {
         mask.emitOpError() << resolved.status().toString();
         return signalPassFailure();
@@ -88,8 +64,9 @@ struct FoldLogitMasksPass
         }
       }
       b.setInsertionPoint(mask);
-      auto folded = b.create<LogitBiasOp>(mask.getLoc(), mask.getType(), input,
-                                          mask.getGuard(), biasAttr(f32, bias));
+      auto folded = b.create<LogitBiasOp>(
+          mask.getLoc(), mask.getType(), input, mask.getGuard(),
+          f32Blob(&getContext(), "vocab_bias", bias));
       mask.getResult().replaceAllUsesWith(folded.getResult());
       mask.erase();
     }

@@ -203,7 +203,8 @@ LogicalResult Lowering::inject(Operation *item, Value guard) {
                          b.getDenseI64ArrayAttr(concepts), alpha,
                          normalize ? b.getUnitAttr() : UnitAttr(),
                          b.getIntegerAttr(b.getI64Type(), layer),
-                         ScheduleAttr::get(b.getContext(), schedule), cutoff);
+                         ScheduleAttr::get(b.getContext(), schedule), cutoff,
+                         /*direction=*/ElementsAttr());
   if (!firstInject.count(site))
     firstInject[site] = op;
   chain = op.getResult();

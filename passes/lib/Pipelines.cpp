@@ -33,6 +33,9 @@ void mlir::steer::buildSteerPipeline(OpPassManager &pm,
   FoldLogitMasksOptions fold;
   fold.modelPath = options.modelPath;
   pm.addPass(createFoldLogitMasks(fold));
+  FoldInjectionsOptions inject;
+  inject.modelPath = options.modelPath;
+  pm.addPass(createFoldInjections(inject));
   pm.addPass(createFuseGuards());
   // Phase: skip what cannot change the result.
   pm.addPass(createDropConceptHeads());

@@ -687,3 +687,19 @@ func.func @f(%l: tensor<?x2xf32>) -> tensor<?x2xf32> {
   %b = steer.logit_bias %l {bias = dense<[1.0, 0x7F800000]> : tensor<2xf32>} : tensor<?x2xf32>
   return %b : tensor<?x2xf32>
 }
+
+// -----
+// Tests that a folded injection has a resolved alpha.
+func.func @f(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
+  // expected-error @+1 {{has a folded direction, whose alpha is already resolved: drop 'normalize'}}
+  %y = steer.inject %x {concepts = array<i64: 1>, alpha = 1.0 : f32, layer = 1 : i64, normalize, schedule = #steer.schedule<fixed>, direction = dense<[0.6, 0.8]> : tensor<2xf32>} : tensor<?x2xf32>
+  return %y : tensor<?x2xf32>
+}
+
+// -----
+// Tests that a folded direction spans the residual stream.
+func.func @f(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
+  // expected-error @+1 {{direction has type 'tensor<3xf32>' but the residual stream is 2 float32 wide}}
+  %y = steer.inject %x {concepts = array<i64: 1>, alpha = 1.0 : f32, layer = 1 : i64, schedule = #steer.schedule<fixed>, direction = dense<[0.6, 0.8, 0.0]> : tensor<3xf32>} : tensor<?x2xf32>
+  return %y : tensor<?x2xf32>
+}

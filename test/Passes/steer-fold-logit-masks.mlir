@@ -1,5 +1,5 @@
 // RUN: steer-opt %s -split-input-file -steer-fold-logit-masks=model=%golden/tiny-f32/checkpoint | FileCheck %s
-// RUN: steer-opt %s -steer-fold-logit-masks=model=%golden/tiny-f32/checkpoint | %numpy_python %S/Inputs/check_logit_bias.py %golden/tiny-f32/checkpoint "3:20.0,5:2.5" "7:1.0"
+// RUN: steer-opt %s -steer-fold-logit-masks=model=%golden/tiny-f32/checkpoint | %numpy_python %S/Inputs/check_folds.py %golden/tiny-f32/checkpoint "bias:3:20.0,5:2.5" "bias:7:1.0"
 // RUN: not steer-opt %s -split-input-file -steer-fold-logit-masks 2>&1 | FileCheck %s --check-prefix=NOMODEL
 
 // Tests that a chain of masks under one guard (none here) becomes one bias

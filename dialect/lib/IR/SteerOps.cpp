@@ -414,6 +414,24 @@ LogicalResult InjectOp::verify() {
   if (!cutoff && getCutoffTokens())
     return emitOpError() << "cutoff_tokens only applies to the hard_cutoff "
                             "schedule";
+  if (std::optional<ElementsAttr> direction = getDirection()) {
+    if (getNormalize())
+      return emitOpError() << "has a folded direction, whose alpha is already "
+                              "resolved: drop 'normalize'";
+    auto type = llvm::cast<ShapedType>(direction->getType());
+    std::optional<int64_t> width = staticWidth(getInput());
+    if (type.getRank() != 1 || !type.getElementType().isF32() ||
+        (width && type.getDimSize(0) != *width))
+      return emitOpError() << "direction has type " << type
+                           << " but the residual stream is "
+                           << (width ? std::to_string(*width)
+                                     : std::string("?"))
+                           << " float32 wide";
+    if (std::optional<SmallVector<float>> v = f32Values(*direction))
+      for (float x : *v)
+        if (!std::isfinite(x))
+          return emitOpError() << "direction is not finite";
+  }
   return success();
 }
 
@@ -433,17 +451,20 @@ LogicalResult ReluLogitMaskOp::verify() {
   return success();
 }
 
-std::optional<SmallVector<float>> LogitBiasOp::getBiasValues() {
-  ElementsAttr bias = getBias();
-  if (auto dense = llvm::dyn_cast<DenseFPElementsAttr>(bias)) {
+std::optional<SmallVector<float>> mlir::steer::f32Values(ElementsAttr attr) {
+  if (auto dense = llvm::dyn_cast<DenseFPElementsAttr>(attr)) {
     if (!dense.getElementType().isF32())
       return std::nullopt;
     return llvm::to_vector(dense.getValues<float>());
   }
-  if (auto blob = llvm::dyn_cast<DenseF32ResourceElementsAttr>(bias))
+  if (auto blob = llvm::dyn_cast<DenseF32ResourceElementsAttr>(attr))
     if (std::optional<ArrayRef<float>> values = blob.tryGetAsArrayRef())
       return SmallVector<float>(values->begin(), values->end());
   return std::nullopt;
+}
+
+std::optional<SmallVector<float>> LogitBiasOp::getBiasValues() {
+  return f32Values(getBias());
 }
 
 LogicalResult LogitBiasOp::verify() {

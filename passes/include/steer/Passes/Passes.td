@@ -76,6 +76,33 @@ def LowerPolicy : Pass<"steer-lower-policy", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::steer::SteerDialect"];
 }
 
+def FoldInjections : Pass<"steer-fold-injections", "::mlir::ModuleOp"> {
+  let summary = "fold injection directions and alphas into constants";
+  let description = [{
+    An injection's direction (the L2-normalised sum of its concepts'
+    embeddings) and, with `normalize`, its alpha (target logit over the
+    direction's peak lm_head alignment) depend only on weights. This pass
+    computes both with the runtime's resolveSteering on the checkpoint
+    named by `model` and stores them on the op: `direction` as a resource
+    blob of n_embd float32 values, `alpha` resolved, `normalize` dropped.
+    The concepts stay, as the record of what the direction is made of.
+
+    Before:
+    ```mlir
+    %i = steer.inject %b {alpha = 8.0 : f32, concepts = array<i64: 3, 5>, layer = 1 : i64, normalize, schedule = #steer.schedule<fixed>} : tensor<?x64xf32>
+    ```
+    After:
+    ```mlir
+    %i = steer.inject %b {alpha = 2.7 : f32, concepts = array<i64: 3, 5>, direction = dense_resource<inject_direction> : tensor<64xf32>, layer = 1 : i64, schedule = #steer.schedule<fixed>} : tensor<?x64xf32>
+    ```
+  }];
+  let options = [
+    Option<"modelPath", "model", "std::string", /*default=*/"\"\"",
+           "checkpoint directory whose weights the injections are folded with">,
+  ];
+  let dependentDialects = ["::mlir::steer::SteerDialect"];
+}
+
 def FuseGuards : Pass<"steer-fuse-guards", "::mlir::ModuleOp"> {
   let summary = "evaluate every guard in one prompt-side detector";
   let description = [{

@@ -20,4 +20,11 @@
 #define GET_OP_CLASSES
 #include "steer/Dialect/Steer/IR/SteerOps.h.inc"
 
+namespace mlir::steer {
+/// The values of a 1-D float32 constant held dense or as a resource blob
+/// (how folded vectors are stored); nullopt when they cannot be read (a
+/// blob elided when printed, another element type).
+std::optional<llvm::SmallVector<float>> f32Values(ElementsAttr attr);
+} // namespace mlir::steer
+
 #endif // STEER_DIALECT_STEER_IR_STEEROPS_H

@@ -245,13 +245,16 @@ def Steer_InjectOp : Steer_Op<"inject", [Pure,
     raw strength. Added after every block i with i + 1 >= `layer`, only at
     positions still masked; `hard_cutoff` stops after `cutoff_tokens` tokens
     are committed. With a guard (`if %fires`), only for requests whose
-    guard fired.
+    guard fired. Folded (steer-fold-injections), the op carries the
+    direction itself (`direction`, n_embd float32 values) and `alpha` is
+    the resolved strength: `normalize` is then gone.
   }];
   let arguments = (ins Steer_Activations:$input, Optional<I1>:$guard,
                        DenseI64ArrayAttr:$concepts, F32Attr:$alpha,
                        UnitAttr:$normalize, Steer_Int:$layer,
                        Steer_ScheduleAttr:$schedule,
-                       OptionalAttr<Steer_Int>:$cutoff_tokens);
+                       OptionalAttr<Steer_Int>:$cutoff_tokens,
+                       OptionalAttr<ElementsAttr>:$direction);
   let results = (outs Steer_Activations:$result);
   let assemblyFormat = "$input (`if` $guard^)? attr-dict `:` type($input)";
   let hasVerifier = 1;
