@@ -20,9 +20,15 @@ mlir::steer::openCompileTimeModel(Operation *at, llvm::StringRef path,
   auto engine = ::steer::Engine::create(**checkpoint);
   if (!engine.ok())
     return at->emitError() << engine.status().toString();
+  auto tokenizer = ::steer::Tokenizer::create(
+      (*checkpoint)->config().instruct ? ::steer::TokenizerLayout::kInstruct
+                                       : ::steer::TokenizerLayout::kBase);
+  if (!tokenizer.ok())
+    return at->emitError() << tokenizer.status().toString();
   CompileTimeModel m;
   m.checkpoint = std::move(*checkpoint);
   m.engine = std::move(*engine);
+  m.tokenizer = std::move(*tokenizer);
   return m;
 }
 

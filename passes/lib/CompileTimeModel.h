@@ -11,6 +11,7 @@
 
 #include "steer/exec/engine.h"
 #include "steer/model/checkpoint.h"
+#include "steer/text/tokenizer.h"
 
 #include "mlir/IR/BuiltinAttributeInterfaces.h"
 #include "mlir/IR/Operation.h"
@@ -19,10 +20,12 @@
 
 namespace mlir::steer {
 
-/// A checkpoint opened for a pass, with an engine over it.
+/// A checkpoint opened for a pass, with an engine over it and the
+/// tokenizer of its layout.
 struct CompileTimeModel {
   std::unique_ptr<::steer::Checkpoint> checkpoint;
   std::unique_ptr<::steer::Engine> engine;
+  std::unique_ptr<::steer::Tokenizer> tokenizer;
 };
 
 /// Opens `path` for the folds of `pass`; an empty path or a bad checkpoint

@@ -36,6 +36,9 @@ void mlir::steer::buildSteerPipeline(OpPassManager &pm,
   FoldInjectionsOptions inject;
   inject.modelPath = options.modelPath;
   pm.addPass(createFoldInjections(inject));
+  ExtractTargetProfilesOptions profiles;
+  profiles.modelPath = options.modelPath;
+  pm.addPass(createExtractTargetProfiles(profiles));
   pm.addPass(createFuseGuards());
   // Phase: skip what cannot change the result.
   pm.addPass(createDropConceptHeads());

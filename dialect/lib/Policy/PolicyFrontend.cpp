@@ -440,25 +440,12 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
       return makeError(StatusCode::kInvalidArgument, path,
                        ": steer_to_response needs the model to compute the "
                        "response's concept profile");
-    STEER_ASSIGN_OR_RETURN(std::vector<int32_t> ids32,
-                           tokenizer->encode(rule.steerToResponse->response),
-                           "in rule '", rule.name, "'");
-    std::vector<int64_t> ids(ids32.begin(), ids32.end());
-    ForwardRequest req;
-    req.logits = false;
-    req.knownWeights = true;
-    STEER_ASSIGN_OR_RETURN(ForwardOutputs fo, engine->forward(ids, req),
-                           "while computing the profile of rule '", rule.name,
-                           "'");
-    const int64_t C = config.concepts->nConcepts;
-    std::vector<float> mean(C, 0.0f);
-    for (int64_t t = 0; t < fo.rows; ++t)
-      for (int64_t c = 0; c < C; ++c)
-        mean[c] += fo.knownWeights[t * C + c];
-    for (float &v : mean)
-      v /= static_cast<float>(fo.rows);
-    rule.steerToResponse->profile = std::move(mean);
-    rule.steerToResponse->tokens = fo.rows;
+    STEER_ASSIGN_OR_RETURN(
+        ResponseProfile p,
+        responseProfile(*engine, *tokenizer, rule.steerToResponse->response),
+        "in rule '", rule.name, "'");
+    rule.steerToResponse->profile = std::move(p.weights);
+    rule.steerToResponse->tokens = p.tokens;
   }
   return out;
 }
@@ -482,6 +469,36 @@ ArtifactTensor floatTensor(std::string name, const std::vector<float> &v) {
 }
 
 } // namespace
+
+StatusOr<ResponseProfile> responseProfile(const Engine &engine,
+                                          const Tokenizer &tokenizer,
+                                          const std::string &response) {
+  const ModelConfig &config = engine.config();
+  if (!config.concepts)
+    return makeError(StatusCode::kInvalidArgument,
+                     "a response profile needs a model with concept heads");
+  STEER_ASSIGN_OR_RETURN(std::vector<int32_t> ids32,
+                         tokenizer.encode(response));
+  if (ids32.empty())
+    return makeError(StatusCode::kInvalidArgument,
+                     "the response has no tokens");
+  std::vector<int64_t> ids(ids32.begin(), ids32.end());
+  ForwardRequest req;
+  req.logits = false;
+  req.knownWeights = true;
+  STEER_ASSIGN_OR_RETURN(ForwardOutputs fo, engine.forward(ids, req),
+                         "while computing the response's profile");
+  const int64_t C = config.concepts->nConcepts;
+  ResponseProfile p;
+  p.weights.assign(C, 0.0f);
+  for (int64_t t = 0; t < fo.rows; ++t)
+    for (int64_t c = 0; c < C; ++c)
+      p.weights[c] += fo.knownWeights[t * C + c];
+  for (float &v : p.weights)
+    v /= static_cast<float>(fo.rows);
+  p.tokens = fo.rows;
+  return p;
+}
 
 Status writePolicyArtifact(
     const CheckedPolicy &policy, const Checkpoint &checkpoint,

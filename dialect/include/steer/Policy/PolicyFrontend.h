@@ -119,6 +119,18 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
                                     const Engine *engine,
                                     const Tokenizer *tokenizer);
 
+/// A response's known-concept profile: the model's mean known weights
+/// (after the head's top-k) over the response's tokens, as a
+/// steer_to_response rule steers toward. Shared by the front end and the
+/// steer-extract-target-profiles pass.
+struct ResponseProfile {
+  std::vector<float> weights; // n_concepts
+  int64_t tokens = 0;
+};
+StatusOr<ResponseProfile> responseProfile(const Engine &engine,
+                                          const Tokenizer &tokenizer,
+                                          const std::string &response);
+
 /// Folds a checked policy into an artifact file: self-contained (the
 /// checkpoint's weights embedded) or thin (linked by path and per-file
 /// xxh64). `progress` reports hashing and writing.

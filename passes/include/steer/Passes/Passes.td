@@ -103,6 +103,31 @@ def FoldInjections : Pass<"steer-fold-injections", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::steer::SteerDialect"];
 }
 
+def ExtractTargetProfiles : Pass<"steer-extract-target-profiles", "::mlir::ModuleOp"> {
+  let summary = "compute each target response's concept profile at compile time";
+  let description = [{
+    A `steer.target_profile` names a response; its profile is the model's
+    mean known weights over the response's tokens. This pass runs the
+    runtime on the checkpoint named by `model` (the same function the
+    policy front end uses) and stores the result in `profile`, so a request
+    reads a constant instead of running the response through the model.
+
+    Before:
+    ```mlir
+    %p = steer.target_profile %w if %g {response = "I cannot help with that."} : tensor<?x54xf32>
+    ```
+    After:
+    ```mlir
+    %p = steer.target_profile %w if %g {profile = dense<[...]> : tensor<54xf32>, response = "I cannot help with that."} : tensor<?x54xf32>
+    ```
+  }];
+  let options = [
+    Option<"modelPath", "model", "std::string", /*default=*/"\"\"",
+           "checkpoint directory the profiles are computed with">,
+  ];
+  let dependentDialects = ["::mlir::steer::SteerDialect"];
+}
+
 def FuseGuards : Pass<"steer-fuse-guards", "::mlir::ModuleOp"> {
   let summary = "evaluate every guard in one prompt-side detector";
   let description = [{
