@@ -54,6 +54,7 @@ struct FoldLogitMasksPass
       // A bias under the same guard just before: one vector for both (the
       // runtime sums masks in this order too).
       Value input = mask.getLogits();
+      Location loc = mask.getLoc();
       if (auto prev = input.getDefiningOp<LogitBiasOp>();
           prev && prev.getGuard() == mask.getGuard() && prev->hasOneUse()) {
         std::optional<SmallVector<float>> before = prev.getBiasValues();
@@ -61,12 +62,13 @@ struct FoldLogitMasksPass
           for (size_t t = 0; t < bias.size(); ++t)
             bias[t] = (*before)[t] + bias[t];
           input = prev.getLogits();
+          loc = b.getFusedLoc({prev.getLoc(), loc});
         }
       }
       b.setInsertionPoint(mask);
-      auto folded = b.create<LogitBiasOp>(
-          mask.getLoc(), mask.getType(), input, mask.getGuard(),
-          f32Blob(&getContext(), "vocab_bias", bias));
+      auto folded =
+          b.create<LogitBiasOp>(loc, mask.getType(), input, mask.getGuard(),
+                                f32Blob(&getContext(), "vocab_bias", bias));
       mask.getResult().replaceAllUsesWith(folded.getResult());
       mask.erase();
     }

@@ -25,20 +25,27 @@ void mlir::steer::buildSteerPipeline(OpPassManager &pm,
   }
   // Phase: the rules become interventions at their sites in @forward.
   pm.addPass(createLowerPolicy());
-  // -O0 keeps every intervention as the policy wrote it.
-  if (options.optLevel == 0)
+  // Phase: constants that depend only on weights (-O0 keeps every
+  // intervention as the policy wrote it, unless an artifact needs them).
+  auto addFolds = [&] {
+    FoldLogitMasksOptions masks;
+    masks.modelPath = options.modelPath;
+    pm.addPass(createFoldLogitMasks(masks));
+    FoldInjectionsOptions inject;
+    inject.modelPath = options.modelPath;
+    pm.addPass(createFoldInjections(inject));
+    ExtractTargetProfilesOptions profiles;
+    profiles.modelPath = options.modelPath;
+    pm.addPass(createExtractTargetProfiles(profiles));
+  };
+  if (options.optLevel == 0) {
+    if (options.foldConstants)
+      addFolds();
     return;
-  // Phase: fold interventions into tables.
+  }
+  // Phase: fold interventions into tables and constants.
   pm.addPass(createMergeWeightOverrides());
-  FoldLogitMasksOptions fold;
-  fold.modelPath = options.modelPath;
-  pm.addPass(createFoldLogitMasks(fold));
-  FoldInjectionsOptions inject;
-  inject.modelPath = options.modelPath;
-  pm.addPass(createFoldInjections(inject));
-  ExtractTargetProfilesOptions profiles;
-  profiles.modelPath = options.modelPath;
-  pm.addPass(createExtractTargetProfiles(profiles));
+  addFolds();
   pm.addPass(createFuseGuards());
   // Phase: skip what cannot change the result.
   pm.addPass(createDropConceptHeads());

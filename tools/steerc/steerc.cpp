@@ -88,31 +88,47 @@ int fail(const std::string &message) {
   return 2;
 }
 
-/// Imports the checkpoint's graph (and the policy, when there is one),
-/// runs the pipeline and prints the IR.
-int emitMlir(const ::steer::Checkpoint &checkpoint,
-             const ::steer::policy::CheckedPolicy *policy,
-             std::shared_ptr<const ::steer::ConceptLabels> labels) {
-  mlir::MLIRContext context;
+/// Imports the checkpoint's graph (and the policy, when there is one) and
+/// runs the pipeline; null after reporting an error.
+mlir::OwningOpRef<mlir::ModuleOp>
+compileModule(mlir::MLIRContext &context, const ::steer::Checkpoint &checkpoint,
+              const ::steer::policy::CheckedPolicy *policy,
+              std::shared_ptr<const ::steer::ConceptLabels> labels,
+              bool foldConstants) {
   mlir::OwningOpRef<mlir::ModuleOp> module = mlir::steer::importCheckpoint(
       &context, checkpoint, modelSymbol(modelDir));
   if (policy)
     mlir::steer::importPolicy(*module, *policy);
-  if (failed(mlir::verify(*module)))
-    return fail("error: the imported IR does not verify (a bug in steerc)");
-
+  if (failed(mlir::verify(*module))) {
+    fail("error: the imported IR does not verify (a bug in steerc)");
+    return nullptr;
+  }
   mlir::PassManager pm(&context);
-  if (failed(mlir::applyPassManagerCLOptions(pm)))
-    return fail("error: bad pass manager options");
+  if (failed(mlir::applyPassManagerCLOptions(pm))) {
+    fail("error: bad pass manager options");
+    return nullptr;
+  }
   pm.enableVerifier(true);
   mlir::steer::PipelineOptions options;
   options.optLevel = optLevel;
   options.labels = std::move(labels);
   options.modelPath = modelDir;
+  options.foldConstants = foldConstants;
   mlir::steer::buildSteerPipeline(pm, options);
   if (failed(pm.run(*module)))
-    return 2;
+    return nullptr;
+  return module;
+}
 
+/// Compiles and prints the IR.
+int emitMlir(const ::steer::Checkpoint &checkpoint,
+             const ::steer::policy::CheckedPolicy *policy,
+             std::shared_ptr<const ::steer::ConceptLabels> labels) {
+  mlir::MLIRContext context;
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      compileModule(context, checkpoint, policy, std::move(labels), false);
+  if (!module)
+    return 2;
   std::string error;
   auto out = mlir::openOutputFile(outputPath, &error);
   if (!out)
@@ -166,8 +182,17 @@ int compilePolicy(const ::steer::Checkpoint &checkpoint, EmitKind kind) {
         if (done == total)
           errs() << "\n";
       };
+    // The artifact's tensors are what the compiler's passes folded.
+    mlir::MLIRContext context;
+    mlir::OwningOpRef<mlir::ModuleOp> module =
+        compileModule(context, checkpoint, &*checked, labels, true);
+    if (!module)
+      return 2;
+    auto folded = mlir::steer::collectFoldedConstants(*module);
+    if (failed(folded))
+      return 2;
     ::steer::Status s = ::steer::policy::writePolicyArtifact(
-        *checked, checkpoint, **engine, "O" + std::to_string(optLevel), !thin,
+        *checked, *folded, checkpoint, "O" + std::to_string(optLevel), !thin,
         outputPath, progress);
     if (!s.ok())
       return fail(s.toString());

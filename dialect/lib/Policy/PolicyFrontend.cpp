@@ -501,9 +501,9 @@ StatusOr<ResponseProfile> responseProfile(const Engine &engine,
 }
 
 Status writePolicyArtifact(
-    const CheckedPolicy &policy, const Checkpoint &checkpoint,
-    const Engine &engine, const std::string &optLevel, bool selfContained,
-    const std::string &outPath,
+    const CheckedPolicy &policy, const FoldedConstants &folded,
+    const Checkpoint &checkpoint, const std::string &optLevel,
+    bool selfContained, const std::string &outPath,
     const std::function<void(const char *, uint64_t, uint64_t)> &progress) {
   schema::Manifest m;
   m.set_model_config_json(modelConfigToJson(checkpoint.config()));
@@ -545,23 +545,19 @@ Status writePolicyArtifact(
       *pc->mutable_target() = toRef(c.concept_);
       pc->set_value(c.value);
     }
+    auto constants = folded.find(r.name);
+    auto missing = [&](const char *what) {
+      return makeError(StatusCode::kInternal, "rule '", r.name,
+                       "': the compiler did not fold its ", what,
+                       " (a bug in steerc)");
+    };
     if (r.amplify || r.unlearn) {
-      SteeringOptions so;
       schema::Injection *in = pr->mutable_injection();
       if (r.amplify) {
         const AmplifySpec &a = *r.amplify;
         in->set_kind(schema::Injection::AMPLIFY);
-        for (const ConceptUse &u : a.concepts) {
-          so.injectConcepts.push_back(u.id);
+        for (const ConceptUse &u : a.concepts)
           *in->add_concepts() = toRef(u);
-        }
-        so.target = a.targetLogit;
-        so.normalizeTarget = true;
-        so.injectLayer = a.layer;
-        so.schedule = a.schedule == Schedule::kFixed
-                          ? InjectSchedule::kFixed
-                          : InjectSchedule::kHardCutoff;
-        so.cutoffTokens = a.cutoffTokens;
         in->set_target(a.targetLogit);
         in->set_layer(static_cast<int32_t>(a.layer));
         in->set_schedule(a.schedule == Schedule::kFixed ? schema::FIXED
@@ -570,41 +566,39 @@ Status writePolicyArtifact(
       } else {
         const UnlearnSpec &u = *r.unlearn;
         in->set_kind(schema::Injection::UNLEARN);
-        so.injectConcepts.push_back(u.focal.id);
         *in->add_concepts() = toRef(u.focal);
         for (const ConceptUse &g : u.group)
-          if (g.id != u.focal.id) {
-            so.injectConcepts.push_back(g.id);
+          if (g.id != u.focal.id)
             *in->add_concepts() = toRef(g);
-          }
-        so.target = u.alpha;
-        so.normalizeTarget = false;
-        so.injectLayer = u.layer;
-        so.schedule = InjectSchedule::kFixed;
-        so.reluMask = {{u.focal.id, u.reluStrength}};
         in->set_target(u.alpha);
         in->set_layer(static_cast<int32_t>(u.layer));
         in->set_schedule(schema::FIXED);
         *in->mutable_relu_focal() = toRef(u.focal);
         in->set_relu_strength(u.reluStrength);
       }
-      STEER_ASSIGN_OR_RETURN(ResolvedSteering rs, resolveSteering(engine, so),
-                             "in rule '", r.name, "'");
-      in->set_alpha(rs.baseAlpha);
+      if (constants == folded.end() || constants->second.direction.empty())
+        return missing("injection direction");
+      if (r.unlearn && constants->second.vocabBias.empty())
+        return missing("ReLU logit mask");
+      in->set_alpha(constants->second.alpha);
       in->set_direction_tensor("rule." + r.name + ".direction");
-      tensors.push_back(floatTensor(in->direction_tensor(), rs.direction));
-      if (!rs.vocabBias.empty()) {
+      tensors.push_back(
+          floatTensor(in->direction_tensor(), constants->second.direction));
+      if (!constants->second.vocabBias.empty()) {
         in->set_vocab_bias_tensor("rule." + r.name + ".vocab_bias");
-        tensors.push_back(floatTensor(in->vocab_bias_tensor(), rs.vocabBias));
+        tensors.push_back(
+            floatTensor(in->vocab_bias_tensor(), constants->second.vocabBias));
       }
     }
     if (r.steerToResponse) {
       schema::SteerToResponse *s = pr->mutable_steer_to_response();
       s->set_response(r.steerToResponse->response);
       s->set_tokens(static_cast<int32_t>(r.steerToResponse->tokens));
+      if (constants == folded.end() || constants->second.profile.empty())
+        return missing("target profile");
       s->set_profile_tensor("rule." + r.name + ".profile");
       tensors.push_back(
-          floatTensor(s->profile_tensor(), r.steerToResponse->profile));
+          floatTensor(s->profile_tensor(), constants->second.profile));
     }
   }
   return writeArtifact(outPath, std::move(m), std::move(tensors), selfContained,

@@ -113,3 +113,52 @@ PolicyOp mlir::steer::importPolicy(ModuleOp module,
                                    StringRef name) {
   return Importer(module, policy).run(name);
 }
+
+FailureOr<pol::FoldedConstants>
+mlir::steer::collectFoldedConstants(ModuleOp module) {
+  // Every policy item's location names its rule.
+  llvm::DenseMap<Location, StringRef> ruleAt;
+  for (PolicyOp policy : module.getOps<PolicyOp>())
+    for (RuleOp rule : policy.getBody().getOps<RuleOp>())
+      for (Operation &item : rule.getBody().front())
+        ruleAt[item.getLoc()] = rule.getSymName();
+  pol::FoldedConstants out;
+  bool ok = true;
+  auto ruleOf = [&](Operation *op) -> pol::FoldedRule * {
+    auto it = ruleAt.find(op->getLoc());
+    if (it == ruleAt.end()) {
+      op->emitError() << "folded constant belongs to no single policy rule";
+      ok = false;
+      return nullptr;
+    }
+    return &out[it->second.str()];
+  };
+  module.walk([&](Operation *op) {
+    if (auto inject = dyn_cast<InjectOp>(op)) {
+      std::optional<ElementsAttr> direction = inject.getDirection();
+      if (!direction)
+        return;
+      std::optional<SmallVector<float>> values = f32Values(*direction);
+      if (pol::FoldedRule *r = ruleOf(op); r && values) {
+        r->direction.assign(values->begin(), values->end());
+        r->alpha = static_cast<float>(inject.getAlphaAttr().getValueAsDouble());
+      }
+    } else if (auto bias = dyn_cast<LogitBiasOp>(op)) {
+      std::optional<SmallVector<float>> values = bias.getBiasValues();
+      if (pol::FoldedRule *r = ruleOf(op); r && values)
+        r->vocabBias.assign(values->begin(), values->end());
+    } else if (auto profile = dyn_cast<TargetProfileOp>(op)) {
+      std::optional<DenseElementsAttr> values = profile.getProfile();
+      if (!values)
+        return;
+      if (pol::FoldedRule *r = ruleOf(op)) {
+        r->profile.clear();
+        for (APFloat v : values->getValues<APFloat>())
+          r->profile.push_back(v.convertToFloat());
+      }
+    }
+  });
+  if (!ok)
+    return failure();
+  return out;
+}

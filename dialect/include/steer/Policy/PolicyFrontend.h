@@ -18,6 +18,7 @@
 #include "steer/model/config.h"
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -131,13 +132,26 @@ StatusOr<ResponseProfile> responseProfile(const Engine &engine,
                                           const Tokenizer &tokenizer,
                                           const std::string &response);
 
-/// Folds a checked policy into an artifact file: self-contained (the
+/// What the compiler's folding passes computed for one rule: the tensors
+/// an artifact stores. steerc reads them off the lowered IR.
+struct FoldedRule {
+  std::vector<float> direction; // n_embd; empty: the rule injects nothing
+  float alpha = 0;              // the resolved injection strength
+  std::vector<float> vocabBias; // vocab; empty: no ReLU logit mask
+  std::vector<float> profile;   // n_concepts; empty: no target profile
+};
+/// By rule name.
+using FoldedConstants = std::map<std::string, FoldedRule>;
+
+/// Writes a checked policy as an artifact file: self-contained (the
 /// checkpoint's weights embedded) or thin (linked by path and per-file
-/// xxh64). `progress` reports hashing and writing.
+/// xxh64). The rules' tensors come from `folded` (the compiler's passes);
+/// a rule whose constants are missing there is an error. `progress`
+/// reports hashing and writing.
 Status writePolicyArtifact(
-    const CheckedPolicy &policy, const Checkpoint &checkpoint,
-    const Engine &engine, const std::string &optLevel, bool selfContained,
-    const std::string &outPath,
+    const CheckedPolicy &policy, const FoldedConstants &folded,
+    const Checkpoint &checkpoint, const std::string &optLevel,
+    bool selfContained, const std::string &outPath,
     const std::function<void(const char *, uint64_t, uint64_t)> &progress);
 
 /// The deterministic, human-readable compiled profile (steerc

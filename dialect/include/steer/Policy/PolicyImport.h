@@ -20,6 +20,13 @@ PolicyOp importPolicy(ModuleOp module,
                       const ::steer::policy::CheckedPolicy &policy,
                       StringRef name = "policy");
 
+/// The constants the folding passes computed for each rule of the module's
+/// policies: injection directions and alphas, vocabulary biases, target
+/// profiles. A folded op belongs to the rule whose policy item has its
+/// location (the lowering locates every op there). Ops left unfolded are
+/// skipped; a constant several rules were merged into is an error.
+FailureOr<::steer::policy::FoldedConstants> collectFoldedConstants(ModuleOp);
+
 } // namespace mlir::steer
 
 #endif // STEER_POLICY_POLICYIMPORT_H

@@ -40,6 +40,9 @@ struct PipelineOptions {
   std::string labelsPath;
   /// The checkpoint directory, for folds that need weights (-O2).
   std::string modelPath;
+  /// Fold constants (injections, logit masks, target profiles) even at
+  /// -O0: an artifact stores folded tensors at every level.
+  bool foldConstants = false;
 };
 
 /// The pipeline steerc runs, with verification between its phases.
