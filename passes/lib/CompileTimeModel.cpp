@@ -10,7 +10,7 @@ using namespace mlir::steer;
 
 FailureOr<CompileTimeModel>
 mlir::steer::openCompileTimeModel(Operation *at, llvm::StringRef path,
-                                  llvm::StringRef pass) {
+                                  llvm::StringRef pass, bool withTokenizer) {
   if (path.empty())
     return at->emitError() << pass << " needs the checkpoint's weights: pass "
                            << "model=DIR (steerc passes its --model)";
@@ -20,15 +20,17 @@ mlir::steer::openCompileTimeModel(Operation *at, llvm::StringRef path,
   auto engine = ::steer::Engine::create(**checkpoint);
   if (!engine.ok())
     return at->emitError() << engine.status().toString();
-  auto tokenizer = ::steer::Tokenizer::create(
-      (*checkpoint)->config().instruct ? ::steer::TokenizerLayout::kInstruct
-                                       : ::steer::TokenizerLayout::kBase);
-  if (!tokenizer.ok())
-    return at->emitError() << tokenizer.status().toString();
   CompileTimeModel m;
+  if (withTokenizer) {
+    auto tokenizer = ::steer::Tokenizer::create(
+        (*checkpoint)->config().instruct ? ::steer::TokenizerLayout::kInstruct
+                                         : ::steer::TokenizerLayout::kBase);
+    if (!tokenizer.ok())
+      return at->emitError() << tokenizer.status().toString();
+    m.tokenizer = std::move(*tokenizer);
+  }
   m.checkpoint = std::move(*checkpoint);
   m.engine = std::move(*engine);
-  m.tokenizer = std::move(*tokenizer);
   return m;
 }
 

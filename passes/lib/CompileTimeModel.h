@@ -28,10 +28,13 @@ struct CompileTimeModel {
   std::unique_ptr<::steer::Tokenizer> tokenizer;
 };
 
-/// Opens `path` for the folds of `pass`; an empty path or a bad checkpoint
-/// is an error at `at` that says how to fix it.
-FailureOr<CompileTimeModel>
-openCompileTimeModel(Operation *at, llvm::StringRef path, llvm::StringRef pass);
+/// Opens `path` for the folds of `pass` (with the tokenizer only when
+/// `withTokenizer`: building it costs about 0.1 s); an empty path or a bad
+/// checkpoint is an error at `at` that says how to fix it.
+FailureOr<CompileTimeModel> openCompileTimeModel(Operation *at,
+                                                 llvm::StringRef path,
+                                                 llvm::StringRef pass,
+                                                 bool withTokenizer = false);
 
 /// A 1-D float32 constant held as a resource blob (named after `hint`), so
 /// vocabulary-sized vectors stay out of the attribute's printed text.

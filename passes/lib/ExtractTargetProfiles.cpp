@@ -36,7 +36,8 @@ struct ExtractTargetProfilesPass
     if (pending.empty())
       return;
     FailureOr<CompileTimeModel> model = openCompileTimeModel(
-        pending.front(), modelPath, "extracting a target profile");
+        pending.front(), modelPath, "extracting a target profile",
+        /*withTokenizer=*/true);
     if (failed(model))
       return signalPassFailure();
     for (TargetProfileOp op : pending) {
