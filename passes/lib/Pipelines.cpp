@@ -37,16 +37,21 @@ void mlir::steer::buildSteerPipeline(OpPassManager &pm,
     ExtractTargetProfilesOptions profiles;
     profiles.modelPath = options.modelPath;
     pm.addPass(createExtractTargetProfiles(profiles));
+    FoldProfileFeaturesOptions features;
+    features.modelPath = options.modelPath;
+    pm.addPass(createFoldProfileFeatures(features));
   };
   if (options.optLevel == 0) {
     if (options.foldConstants)
       addFolds();
     return;
   }
-  // Phase: fold interventions into tables and constants.
+  // Phase: fold interventions into tables and constants (guards first:
+  // equal guards become one value, so their rules' overrides merge and
+  // their constant rows fold).
+  pm.addPass(createFuseGuards());
   pm.addPass(createMergeWeightOverrides());
   addFolds();
-  pm.addPass(createFuseGuards());
   // Phase: skip what cannot change the result.
   pm.addPass(createDropConceptHeads());
   pm.addPass(createCanonicalizerPass());

@@ -114,6 +114,34 @@ TEST_P(Golden, KnownWeightIntervention) {
   expectClose(out->knownFeatures, "intervene.known_features");
 }
 
+TEST_P(Golden, FoldedProfileFeaturesEqualDenseSum) {
+  // A target profile with overrides at some positions: handing the engine
+  // the row's features (as a compiled artifact does) must give exactly the
+  // outputs of summing the row at each position.
+  std::vector<int64_t> ids = ints("forward.ids");
+  const int64_t C = engine_->config().concepts->nConcepts;
+  WeightIntervention iv;
+  iv.profile.resize(C);
+  for (int64_t c = 0; c < C; ++c)
+    iv.profile[c] = c % 3 == 0 ? 0.0f : 0.02f * static_cast<float>(c % 7);
+  iv.concepts = {1, 2};
+  iv.values = {0.0f, 1.0f};
+  iv.positions = {static_cast<int64_t>(ids.size()) - 2,
+                  static_cast<int64_t>(ids.size()) - 1};
+  ForwardRequest req;
+  req.intervention = &iv;
+  auto dense = engine_->forward(ids, req);
+  ASSERT_TRUE(dense.ok()) << dense.status().toString();
+  std::vector<float> row = iv.profile;
+  row[1] = 0.0f;
+  row[2] = 1.0f;
+  iv.features = engine_->denseKnownFeatures(row);
+  auto folded = engine_->forward(ids, req);
+  ASSERT_TRUE(folded.ok()) << folded.status().toString();
+  EXPECT_EQ(folded->logits, dense->logits);
+  EXPECT_EQ(folded->knownFeatures, dense->knownFeatures);
+}
+
 TEST_P(Golden, LogitsWithoutHeadsEqualComposedPath) {
   // Skipping the concept heads (no intervention, no attribution) must not
   // change the logits beyond rounding.

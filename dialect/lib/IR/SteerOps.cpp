@@ -503,6 +503,22 @@ LogicalResult TargetProfileOp::verify() {
   return success();
 }
 
+LogicalResult FixedFeaturesOp::verify() {
+  auto type = llvm::cast<ShapedType>(getFeatures().getType());
+  std::optional<int64_t> width = staticWidth(getInput());
+  if (type.getRank() != 1 || !type.getElementType().isF32() ||
+      (width && type.getDimSize(0) != *width))
+    return emitOpError() << "features have type " << type
+                         << " but the hidden state is "
+                         << (width ? std::to_string(*width) : std::string("?"))
+                         << " float32 wide";
+  if (std::optional<SmallVector<float>> v = f32Values(getFeatures()))
+    for (float x : *v)
+      if (!std::isfinite(x))
+        return emitOpError() << "features are not finite";
+  return success();
+}
+
 LogicalResult GuardOp::verify() {
   std::optional<int64_t> bound;
   if (ModelOp model = parentModel(*this))

@@ -599,6 +599,11 @@ Status writePolicyArtifact(
       s->set_profile_tensor("rule." + r.name + ".profile");
       tensors.push_back(
           floatTensor(s->profile_tensor(), constants->second.profile));
+      if (!constants->second.features.empty()) {
+        s->set_features_tensor("rule." + r.name + ".features");
+        tensors.push_back(
+            floatTensor(s->features_tensor(), constants->second.features));
+      }
     }
   }
   return writeArtifact(outPath, std::move(m), std::move(tensors), selfContained,

@@ -147,6 +147,10 @@ mlir::steer::collectFoldedConstants(ModuleOp module) {
       std::optional<SmallVector<float>> values = bias.getBiasValues();
       if (pol::FoldedRule *r = ruleOf(op); r && values)
         r->vocabBias.assign(values->begin(), values->end());
+    } else if (auto fixed = dyn_cast<FixedFeaturesOp>(op)) {
+      std::optional<SmallVector<float>> values = f32Values(fixed.getFeatures());
+      if (pol::FoldedRule *r = ruleOf(op); r && values)
+        r->features.assign(values->begin(), values->end());
     } else if (auto profile = dyn_cast<TargetProfileOp>(op)) {
       std::optional<DenseElementsAttr> values = profile.getProfile();
       if (!values)

@@ -66,6 +66,11 @@ StatusOr<AppliedPolicy> applyArtifact(const Artifact &a, const Engine &engine,
       STEER_ASSIGN_OR_RETURN(
           applied.steering.weights.profile,
           floats(a, r.steer_to_response().profile_tensor(), C));
+      if (!r.steer_to_response().features_tensor().empty()) {
+        STEER_ASSIGN_OR_RETURN(
+            applied.steering.weights.features,
+            floats(a, r.steer_to_response().features_tensor(), c.nEmbd));
+      }
     }
     if (r.has_injection()) {
       const schema::Injection &in = r.injection();

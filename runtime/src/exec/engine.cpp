@@ -257,6 +257,18 @@ void Engine::unknownEmbeddingRow(int64_t id, float *out) const {
                   config_.nEmbd, out, config_.nEmbd);
 }
 
+std::vector<float>
+Engine::denseKnownFeatures(std::span<const float> weights) const {
+  const int64_t D = config_.nEmbd;
+  std::vector<float> out(D, 0.0f), e(D);
+  for (size_t j = 0; j < weights.size(); ++j)
+    if (float w = weights[j]; w != 0.0f) {
+      kernels::loadRow(known_.embedding, D, static_cast<int64_t>(j), e.data());
+      kernels::axpy(w, e.data(), out.data(), D);
+    }
+  return out;
+}
+
 std::vector<float> Engine::vocabAlignment(std::span<const float> v) const {
   std::vector<float> out(config_.vocabSize);
   lmHead(v.data(), 1, out.data());
@@ -344,16 +356,26 @@ void Engine::knownHead(const float *hidden, int64_t M, int64_t pos0,
   std::vector<float> e(D);
   std::fill(features, features + M * D, 0.0f);
   if (intervene) {
+    // Rows whose features the compiler folded take them as they are.
+    std::vector<uint8_t> fixed(M, 0);
+    if (static_cast<int64_t>(iv->features.size()) == D)
+      for (int64_t i = 0; i < M; ++i)
+        if (iv->positions.empty() ||
+            std::find(iv->positions.begin(), iv->positions.end(), pos0 + i) !=
+                iv->positions.end()) {
+          fixed[i] = 1;
+          std::copy(iv->features.begin(), iv->features.end(), features + i * D);
+        }
     // Dense path: every non-zero weight mixes its embedding in.
     for (int64_t j = 0; j < C; ++j) {
       bool used = false;
       for (int64_t i = 0; i < M && !used; ++i)
-        used = weights[i * C + j] != 0.0f;
+        used = !fixed[i] && weights[i * C + j] != 0.0f;
       if (!used)
         continue;
       kernels::loadRow(known_.embedding, D, j, e.data());
       for (int64_t i = 0; i < M; ++i)
-        if (float w = weights[i * C + j]; w != 0.0f)
+        if (float w = weights[i * C + j]; !fixed[i] && w != 0.0f)
           kernels::axpy(w, e.data(), features + i * D, D);
     }
   } else {

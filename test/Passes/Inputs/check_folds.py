@@ -12,6 +12,9 @@ blobs:
                         concept embeddings; with T (a normalised target in
                         logits), alpha = T / max(tok_emb . direction), read
                         from the op
+  features:B:ID=V[,...] steer.fixed_features: sum_j row[j] *
+                        concept_embedding[j], row = B everywhere but the
+                        listed overrides
   profile:DUMP          steer.target_profile (printed dense, not a blob):
                         the mean over positions of forward.known_weights in
                         DUMP, a `steer-run forward --dump` of the response
@@ -61,7 +64,14 @@ def main():
         raw = bytes.fromhex(hexdata)[4:]  # the first word is the alignment
         got = np.array(struct.unpack("<%df" % (len(raw) // 4), raw))
         kind, rest = spec.split(":", 1)
-        if kind == "bias":
+        if kind == "features":
+            base, _, over = rest.partition(":")
+            row = np.full(cemb.shape[0], float(base))
+            for item in filter(None, over.split(",")):
+                cid, value = item.split("=")
+                row[int(cid)] = float(value)
+            want = row @ cemb
+        elif kind == "bias":
             want = np.zeros(emb.shape[0])
             for item in rest.split(","):
                 cid, strength = item.split(":")

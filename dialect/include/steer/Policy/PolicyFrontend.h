@@ -139,6 +139,8 @@ struct FoldedRule {
   float alpha = 0;              // the resolved injection strength
   std::vector<float> vocabBias; // vocab; empty: no ReLU logit mask
   std::vector<float> profile;   // n_concepts; empty: no target profile
+  std::vector<float> features;  // n_embd: the profile's known features with
+                                // the overrides applied; empty: not folded
 };
 /// By rule name.
 using FoldedConstants = std::map<std::string, FoldedRule>;

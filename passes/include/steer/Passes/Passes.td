@@ -128,6 +128,37 @@ def ExtractTargetProfiles : Pass<"steer-extract-target-profiles", "::mlir::Modul
   let dependentDialects = ["::mlir::steer::SteerDialect"];
 }
 
+def FoldProfileFeatures : Pass<"steer-fold-profile-features", "::mlir::ModuleOp"> {
+  let summary = "fold a target profile's known features into one constant vector";
+  let description = [{
+    When a `steer.concept_features` reads a chain that starts at an
+    extracted `steer.target_profile` and holds only overrides under the
+    same guard, the weight row at generated positions is a constant for
+    requests where that guard fired: the profile with the overrides
+    applied. Its known features (every non-zero weight times its concept
+    embedding, the reference's dense sum) are computed with the runtime on
+    the checkpoint named by `model` and placed after the features as
+    `steer.fixed_features` (a resource blob of n_embd values). Chains with
+    interventions under other guards are left alone.
+
+    Before:
+    ```mlir
+    %p = steer.target_profile %kw if %g {profile = dense<...> : tensor<54xf32>, response = "No."} : tensor<?x54xf32>
+    %o = steer.override_weights %p if %g {concepts = array<i64: 45>, values = array<f32: 0.0>} : tensor<?x54xf32>
+    %kf = steer.concept_features %o, @emb {topk = 6 : i64} : tensor<?x54xf32> -> tensor<?x128xf32>
+    ```
+    After (uses of %kf read %f):
+    ```mlir
+    %f = steer.fixed_features %kf if %g {features = dense_resource<profile_features> : tensor<128xf32>} : tensor<?x128xf32>
+    ```
+  }];
+  let options = [
+    Option<"modelPath", "model", "std::string", /*default=*/"\"\"",
+           "checkpoint directory whose concept embeddings are used">,
+  ];
+  let dependentDialects = ["::mlir::steer::SteerDialect"];
+}
+
 def FuseGuards : Pass<"steer-fuse-guards", "::mlir::ModuleOp"> {
   let summary = "evaluate every guard in one prompt-side detector";
   let description = [{

@@ -56,6 +56,12 @@ struct WeightIntervention {
   std::vector<float> profile;
   /// Absolute positions to intervene at; empty: all positions.
   std::vector<int64_t> positions;
+  /// The known features the intervened row gives (n_embd values), when the
+  /// compiler folded them (a target profile with its overrides, through
+  /// the concept embeddings: Engine::denseKnownFeatures of that row). Used
+  /// at the intervened positions instead of summing the row; the caller
+  /// guarantees it matches `profile` and `concepts`/`values`.
+  std::vector<float> features;
 };
 
 /// What a forward pass can return. Each is filled only when asked for;
@@ -122,6 +128,10 @@ public:
 
   /// Embedding rows of the given known concepts (widened), [n, n_embd].
   std::vector<float> knownEmbeddings(std::span<const int64_t> ids) const;
+  /// The known features of one dense weight row as an intervened row gets
+  /// them: every non-zero weight times its concept embedding, summed in
+  /// concept order (bit-identical to the forward's dense path).
+  std::vector<float> denseKnownFeatures(std::span<const float> weights) const;
   /// lm_head . v for every vocabulary entry.
   std::vector<float> vocabAlignment(std::span<const float> v) const;
 

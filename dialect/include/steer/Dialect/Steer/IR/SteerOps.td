@@ -158,7 +158,9 @@ def Steer_ConceptFeaturesOp : Steer_WeightUser<"concept_features"> {
   let summary = "weighted sum of concept embeddings";
   let description = [{
     features[p] = sum over the `topk` largest weights of position p of
-    weight * embedding row. `topk` absent: all non-zero weights.
+    weight * embedding row. `topk` absent: all non-zero weights. Rows an
+    active intervention changed (override_weights, target_profile) sum all
+    their non-zero weights, as the reference's dense path does.
   }];
   let arguments = (ins Steer_Activations:$weights, FlatSymbolRefAttr:$embedding,
                        OptionalAttr<Steer_Int>:$topk);
@@ -317,6 +319,26 @@ def Steer_TargetProfileOp : Steer_Op<"target_profile", [Pure,
   let arguments = (ins Steer_Activations:$input, Optional<I1>:$guard,
                        StrAttr:$response,
                        OptionalAttr<FloatElementsAttr<32>>:$profile);
+  let results = (outs Steer_Activations:$result);
+  let assemblyFormat = "$input (`if` $guard^)? attr-dict `:` type($input)";
+  let hasVerifier = 1;
+}
+
+def Steer_FixedFeaturesOp : Steer_Op<"fixed_features", [Pure,
+    AllTypesMatch<["input", "result"]>]> {
+  let summary = "known features that a constant weight row gives, folded";
+  let description = [{
+    At generated positions, for requests whose guard fired (always without
+    a guard), the known features become `features`: what a target profile
+    with the overrides after it gives through the concept embeddings
+    (steer-fold-profile-features). Elsewhere `input` passes through.
+
+    ```mlir
+    %f = steer.fixed_features %kf if %fires {features = dense_resource<profile_features> : tensor<128xf32>} : tensor<?x128xf32>
+    ```
+  }];
+  let arguments = (ins Steer_Activations:$input, Optional<I1>:$guard,
+                       ElementsAttr:$features);
   let results = (outs Steer_Activations:$result);
   let assemblyFormat = "$input (`if` $guard^)? attr-dict `:` type($input)";
   let hasVerifier = 1;
