@@ -42,8 +42,10 @@ void mlir::steer::buildSteerPipeline(OpPassManager &pm,
     pm.addPass(createFoldProfileFeatures(features));
   };
   if (options.optLevel == 0) {
-    if (options.foldConstants)
+    if (options.foldConstants) {
       addFolds();
+      pm.addPass(createSelectKernels());
+    }
     return;
   }
   // Phase: fold interventions into tables and constants (guards first:
@@ -56,6 +58,8 @@ void mlir::steer::buildSteerPipeline(OpPassManager &pm,
   pm.addPass(createDropConceptHeads());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
+  // Phase: the kernel variant of every site that is left.
+  pm.addPass(createSelectKernels());
 }
 
 namespace {

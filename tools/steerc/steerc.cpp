@@ -192,8 +192,8 @@ int compilePolicy(const ::steer::Checkpoint &checkpoint, EmitKind kind) {
     if (failed(folded))
       return 2;
     ::steer::Status s = ::steer::policy::writePolicyArtifact(
-        *checked, *folded, checkpoint, "O" + std::to_string(optLevel), !thin,
-        outputPath, progress);
+        *checked, *folded, mlir::steer::collectKernelPlan(*module), checkpoint,
+        "O" + std::to_string(optLevel), !thin, outputPath, progress);
     if (!s.ok())
       return fail(s.toString());
     return 0;

@@ -502,10 +502,16 @@ StatusOr<ResponseProfile> responseProfile(const Engine &engine,
 
 Status writePolicyArtifact(
     const CheckedPolicy &policy, const FoldedConstants &folded,
+    const std::vector<std::pair<std::string, std::string>> &kernelPlan,
     const Checkpoint &checkpoint, const std::string &optLevel,
     bool selfContained, const std::string &outPath,
     const std::function<void(const char *, uint64_t, uint64_t)> &progress) {
   schema::Manifest m;
+  for (const auto &[site, kernel] : kernelPlan) {
+    schema::KernelChoice *k = m.add_kernel_plan();
+    k->set_site(site);
+    k->set_kernel(kernel);
+  }
   m.set_model_config_json(modelConfigToJson(checkpoint.config()));
   m.set_policy_source(policy.source);
   m.set_policy_xxh64(

@@ -166,3 +166,14 @@ mlir::steer::collectFoldedConstants(ModuleOp module) {
     return failure();
   return out;
 }
+
+std::vector<std::pair<std::string, std::string>>
+mlir::steer::collectKernelPlan(ModuleOp module) {
+  std::vector<std::pair<std::string, std::string>> plan;
+  for (ModelOp model : module.getOps<ModelOp>())
+    if (auto dict = model->getAttrOfType<DictionaryAttr>("steer.kernel_plan"))
+      for (NamedAttribute entry : dict)
+        if (auto kernel = llvm::dyn_cast<StringAttr>(entry.getValue()))
+          plan.emplace_back(entry.getName().str(), kernel.str());
+  return plan;
+}

@@ -201,6 +201,28 @@ StatusOr<DiffResult> diffArtifacts(const Artifact &a, const Artifact &b,
     }
   }
 
+  // The kernel plan changes speed, not outputs: reported, never unequal.
+  std::map<std::string, std::string> ka, kb;
+  for (const auto &k : a.manifest().kernel_plan())
+    ka[k.site()] = k.kernel();
+  for (const auto &k : b.manifest().kernel_plan())
+    kb[k.site()] = k.kernel();
+  std::vector<std::string> planLines;
+  Json planChanges = Json::array();
+  for (const auto &[site, kernel] : ka)
+    if (!kb.count(site) || kb[site] != kernel) {
+      std::string after = kb.count(site) ? kb[site] : "(none)";
+      planLines.push_back(site + ": " + kernel + " -> " + after);
+      planChanges.push_back(
+          {{"site", site}, {"before", kernel}, {"after", after}});
+    }
+  for (const auto &[site, kernel] : kb)
+    if (!ka.count(site)) {
+      planLines.push_back(site + ": (none) -> " + kernel);
+      planChanges.push_back(
+          {{"site", site}, {"before", "(none)"}, {"after", kernel}});
+    }
+
   DiffResult out;
   out.equal = lines.empty();
   if (format == DiffFormat::kJson) {
@@ -209,6 +231,7 @@ StatusOr<DiffResult> diffArtifacts(const Artifact &a, const Artifact &b,
     j["b"] = b.path();
     j["equal"] = out.equal;
     j["changes"] = changes;
+    j["kernel_plan_changes"] = planChanges;
     out.report = j.dump(2) + "\n";
     return out;
   }
@@ -225,6 +248,11 @@ StatusOr<DiffResult> diffArtifacts(const Artifact &a, const Artifact &b,
                                        : "changed") +
                       " | " + l.text + " |\n";
     }
+    if (!planLines.empty()) {
+      out.report += "\nKernel plan (speed only, same outputs):\n\n";
+      for (const std::string &l : planLines)
+        out.report += "- `" + l + "`\n";
+    }
     return out;
   }
   out.report = "--- " + a.path() + "\n+++ " + b.path() + "\n";
@@ -232,6 +260,11 @@ StatusOr<DiffResult> diffArtifacts(const Artifact &a, const Artifact &b,
     out.report += "no semantic change\n";
   for (const Line &l : lines)
     out.report += std::string(1, l.kind) + " " + l.text + "\n";
+  if (!planLines.empty()) {
+    out.report += "kernel plan (speed only, same outputs):\n";
+    for (const std::string &l : planLines)
+      out.report += "  " + l + "\n";
+  }
   return out;
 }
 
@@ -251,6 +284,8 @@ StatusOr<std::string> describeArtifact(const Artifact &a) {
     for (auto &[k, v] : fields(r))
       s += "  " + k + ": " + v + "\n";
   }
+  for (const auto &k : m.kernel_plan())
+    s += "kernel " + k.site() + ": " + k.kernel() + "\n";
   for (const auto &e : m.tensors())
     s += "tensor " + e.name() + " " + std::to_string(e.size()) +
          " bytes, xxh64 " + hashHex(e.xxh64()) + "\n";

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 #define STEER_CLONES                                                           \
@@ -194,16 +195,33 @@ void loadRow(WeightRef w, int64_t k, int64_t row, float *out) {
   widen(rowPtr(w, k, row), w.dtype, k, out);
 }
 
+const char *linearVariant(DType dtype, int64_t n, int64_t k, bool matrixUnit) {
+  // bf16 weights go to the matrix unit where there is one. Small layers
+  // (k < 256 with fewer than 8192 rows, or n * k < 2^18) stay on the vector
+  // path: tile setup and packing cost more than they save there (measured
+  // on the tiny preset, whose steps got 2x slower on AMX); a narrow lm_head
+  // (k 64 or 128, 100281 rows) gains.
+  if (dtype == DType::kBF16 && matrixUnit && k % 32 == 0 &&
+      (k >= 256 ? n * k >= (int64_t(1) << 18) : n >= 8192))
+    return "amx_bf16";
+  switch (dtype) {
+  case DType::kBF16:
+    return "fma_bf16";
+  case DType::kF16:
+    return "fma_f16";
+  default:
+    return "fma_f32";
+  }
+}
+
+bool matrixUnitUsable() { return amxUsable(); }
+
 void linear(const float *x, int64_t m, int64_t k, WeightRef w, int64_t n,
             float *y, int64_t ldy) {
-  // bf16 weights go to the matrix unit where there is one. The choice
-  // depends only on the machine and the shape, never on the row count, so
-  // a row's value is the same in every call.
-  // Small layers (k < 256 or n * k < 2^18 per row) stay on the vector path:
-  // tile setup and packing cost more than they save there (measured on the
-  // tiny preset, whose steps got 2x slower on AMX).
-  if (w.dtype == DType::kBF16 && k % 32 == 0 &&
-      (k >= 256 ? n * k >= (int64_t(1) << 18) : n >= 8192) && amxUsable()) {
+  // The choice depends only on the machine and the shape, never on the row
+  // count, so a row's value is the same in every call.
+  if (std::string_view(linearVariant(w.dtype, n, k, amxUsable())) ==
+      "amx_bf16") {
     int nt = m * n * k < (int64_t(1) << 22) ? 1 : threads();
     linearAmxBf16(x, m, k, static_cast<const uint16_t *>(w.data), n, y, ldy,
                   nt);

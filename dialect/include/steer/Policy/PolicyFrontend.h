@@ -150,8 +150,10 @@ using FoldedConstants = std::map<std::string, FoldedRule>;
 /// xxh64). The rules' tensors come from `folded` (the compiler's passes);
 /// a rule whose constants are missing there is an error. `progress`
 /// reports hashing and writing.
+/// `kernelPlan` (site, kernel) is the compiler's per-site kernel choice.
 Status writePolicyArtifact(
     const CheckedPolicy &policy, const FoldedConstants &folded,
+    const std::vector<std::pair<std::string, std::string>> &kernelPlan,
     const Checkpoint &checkpoint, const std::string &optLevel,
     bool selfContained, const std::string &outPath,
     const std::function<void(const char *, uint64_t, uint64_t)> &progress);

@@ -27,6 +27,10 @@ PolicyOp importPolicy(ModuleOp module,
 /// skipped; a constant several rules were merged into is an error.
 FailureOr<::steer::policy::FoldedConstants> collectFoldedConstants(ModuleOp);
 
+/// The kernel plan steer-select-kernels recorded on the module's model
+/// (site, kernel), sorted by site; empty when there is none.
+std::vector<std::pair<std::string, std::string>> collectKernelPlan(ModuleOp);
+
 } // namespace mlir::steer
 
 #endif // STEER_POLICY_POLICYIMPORT_H

@@ -212,6 +212,27 @@ def FoldLogitMasks : Pass<"steer-fold-logit-masks", "::mlir::ModuleOp"> {
   let dependentDialects = ["::mlir::steer::SteerDialect"];
 }
 
+def SelectKernels : Pass<"steer-select-kernels", "::mlir::ModuleOp"> {
+  let summary = "record the kernel variant the CPU backend runs at each site";
+  let description = [{
+    For every site of each model's `@forward` (the linear layers of each
+    block, lm_head, the known head's predictor, feature sums, guards,
+    overrides, profiles, injections, logit masks) the variant the runtime's
+    CPU backend runs there, chosen from static facts: weight dtype and
+    shape through the runtime's own `kernels::linearVariant` (the matrix
+    unit assumed; the runtime falls back to the vector variant on a machine
+    without one), whether an intervention makes the feature sum dense,
+    whether a constant is folded. Stored on the `steer.model` as
+    `steer.kernel_plan` (a dictionary, sorted by site); steerc writes it to
+    the artifact's manifest.
+
+    ```mlir
+    steer.model @m attributes {..., steer.kernel_plan = {"block.0.attn_qkv" = "fma_bf16", lm_head = "amx_bf16", ...}}
+    ```
+  }];
+  let dependentDialects = ["::mlir::steer::SteerDialect"];
+}
+
 def DropConceptHeads : Pass<"steer-drop-concept-heads", "::mlir::ModuleOp"> {
   let summary = "skip the concept heads when nothing reads or changes them";
   let description = [{

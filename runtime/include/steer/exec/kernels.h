@@ -62,6 +62,17 @@ float maxValue(const float *x, int64_t n);
 int64_t argMax(const float *x, int64_t n);
 void axpy(float a, const float *x, float *y, int64_t n);
 
+/// The variant `linear` runs for weights of `dtype` shaped [n, k], by
+/// shape only (never by row count, so a row's value does not depend on the
+/// batch): "amx_bf16" (bfloat16 on the matrix unit; chosen only when
+/// `matrixUnit`, i.e. the machine has one) or "fma_f32" / "fma_bf16" /
+/// "fma_f16" (vector FMA, weights widened to float32). The compiler
+/// records it per site in an artifact's kernel plan.
+const char *linearVariant(DType dtype, int64_t n, int64_t k, bool matrixUnit);
+/// Whether this machine runs the "amx_bf16" variant (AMX present, allowed
+/// by the kernel, not disabled with STEER_NO_AMX).
+bool matrixUnitUsable();
+
 /// Number of worker threads the kernels use (default: one per core).
 void setThreads(int threads);
 int threads();
