@@ -37,8 +37,11 @@ say "Audit: which concepts drove the answer"
 say "Fix: compile profiles/audit-then-fix.policy into an artifact"
 "$bin/steerc" "$src/profiles/audit-then-fix.policy" --model "$model" -o "$work/fix.steer"
 "$bin/steerc" "$src/profiles/audit-then-fix.policy" --model "$model" --emit=profile | sed -n '1,20p'
-echo "-- the policy in the steer IR, its concepts resolved:"
-"$bin/steerc" "$src/profiles/audit-then-fix.policy" --model "$model" --emit=mlir | sed -n '/steer.policy/,$p'
+echo "-- compiled into the forward graph (-O2): one prompt-side detector, the"
+echo "   refusal profile and the overrides folded into constant known features:"
+"$bin/steerc" "$src/profiles/audit-then-fix.policy" --model "$model" --emit=mlir \
+  | grep -E 'steer\.(detect|target_profile|override_weights|fixed_features|compose)' \
+  | sed -E 's/profile = dense<[^>]*>/profile = dense<...>/' | cut -c1-160
 
 say "The same request through the artifact"
 gen "$work/fix.steer" --prompt "$harmful"

@@ -82,7 +82,7 @@ int main(int argc, char **argv) {
 
   // Commands that run a model share the input and generation options.
   auto addInput = [](CLI::App *cmd, steer::cli::ModelInput &in) {
-    cmd->add_option("model", in.dir, "checkpoint directory")->required();
+    cmd->add_option("model", in.dir, "checkpoint directory or compiled artifact (.steer)")->required();
     auto *prompt = cmd->add_option("--prompt", in.prompt, "prompt text");
     auto *ids =
         cmd->add_option("--ids", in.ids, "prompt token ids, e.g. 1,2,3");
