@@ -53,6 +53,8 @@ struct ExtractTargetProfilesPass
                                 Float32Type::get(&getContext()));
       op.setProfileAttr(DenseElementsAttr::get(
           type, llvm::ArrayRef<float>(profile->weights)));
+      op.setTokensAttr(IntegerAttr::get(IntegerType::get(&getContext(), 64),
+                                        profile->tokens));
     }
   }
 };

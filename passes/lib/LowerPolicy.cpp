@@ -125,7 +125,7 @@ LogicalResult Lowering::profile(SteerToResponseOp op, Value guard) {
   b.setInsertionPoint(s.knownFeatures);
   weights = b.create<TargetProfileOp>(op.getLoc(), weights.getType(), weights,
                                       guard, op.getResponseAttr(),
-                                      /*profile=*/nullptr);
+                                      /*profile=*/nullptr, /*tokens=*/nullptr);
   noteWeightGuard(guard);
   return success();
 }

@@ -12,7 +12,7 @@ steer.model @m attributes {n_layers = 2 : i64, n_embd = 64 : i64, vocab_size = 1
   // CHECK-LABEL: func.func @forward
   func.func @forward(%w: tensor<?x64xf32>) -> tensor<?x64xf32> {
     %g = steer.guard {concepts = array<i64: 1>, threshold = 0.5 : f32}
-    // CHECK: %[[P:.*]] = steer.target_profile %{{.*}} if %{{.*}} {profile = dense<[{{.*}}]> : tensor<64xf32>, response = "I cannot help with that."}
+    // CHECK: %[[P:.*]] = steer.target_profile %{{.*}} if %{{.*}} {profile = dense<[{{.*}}]> : tensor<64xf32>, response = "I cannot help with that.", tokens = 6 : i64}
     %p = steer.target_profile %w if %g {response = "I cannot help with that."} : tensor<?x64xf32>
     // CHECK-NEXT: steer.target_profile %[[P]] {profile = dense<5.000000e-01> : tensor<64xf32>, response = "kept"}
     %q = steer.target_profile %p {response = "kept", profile = dense<0.5> : tensor<64xf32>} : tensor<?x64xf32>

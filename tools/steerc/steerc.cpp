@@ -182,18 +182,20 @@ int compilePolicy(const ::steer::Checkpoint &checkpoint, EmitKind kind) {
         if (done == total)
           errs() << "\n";
       };
-    // The artifact's tensors are what the compiler's passes folded.
+    // The artifact is what the pipeline left: the rules of the policy op,
+    // the folded constants and the kernel plan.
     mlir::MLIRContext context;
     mlir::OwningOpRef<mlir::ModuleOp> module =
         compileModule(context, checkpoint, &*checked, labels, true);
     if (!module)
       return 2;
-    auto folded = mlir::steer::collectFoldedConstants(*module);
-    if (failed(folded))
+    auto compiled =
+        mlir::steer::collectCompiledPolicy(*module, checked->source);
+    if (failed(compiled))
       return 2;
     ::steer::Status s = ::steer::policy::writePolicyArtifact(
-        *checked, *folded, mlir::steer::collectKernelPlan(*module), checkpoint,
-        "O" + std::to_string(optLevel), !thin, outputPath, progress);
+        *compiled, checkpoint, "O" + std::to_string(optLevel), !thin,
+        outputPath, progress);
     if (!s.ok())
       return fail(s.toString());
     return 0;

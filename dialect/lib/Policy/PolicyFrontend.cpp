@@ -452,14 +452,6 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
 
 namespace {
 
-schema::ConceptRef toRef(const ConceptUse &u) {
-  schema::ConceptRef r;
-  r.set_id(u.id);
-  r.set_label(u.label);
-  r.set_head(schema::ConceptRef::KNOWN);
-  return r;
-}
-
 ArtifactTensor floatTensor(std::string name, const std::vector<float> &v) {
   return {std::move(name),
           DType::kF32,
@@ -501,13 +493,11 @@ StatusOr<ResponseProfile> responseProfile(const Engine &engine,
 }
 
 Status writePolicyArtifact(
-    const CheckedPolicy &policy, const FoldedConstants &folded,
-    const std::vector<std::pair<std::string, std::string>> &kernelPlan,
-    const Checkpoint &checkpoint, const std::string &optLevel,
-    bool selfContained, const std::string &outPath,
+    const CompiledPolicy &policy, const Checkpoint &checkpoint,
+    const std::string &optLevel, bool selfContained, const std::string &outPath,
     const std::function<void(const char *, uint64_t, uint64_t)> &progress) {
   schema::Manifest m;
-  for (const auto &[site, kernel] : kernelPlan) {
+  for (const auto &[site, kernel] : policy.kernelPlan) {
     schema::KernelChoice *k = m.add_kernel_plan();
     k->set_site(site);
     k->set_kernel(kernel);
@@ -533,85 +523,12 @@ Status writePolicyArtifact(
           std::string_view(reinterpret_cast<const char *>(v->data), v->bytes);
       tensors.push_back(std::move(t));
     }
-  for (const Rule &r : policy.rules) {
-    schema::Rule *pr = m.add_rules();
-    pr->set_name(r.name);
-    pr->mutable_location()->set_file(r.loc.file);
-    pr->mutable_location()->set_line(r.loc.line);
-    pr->mutable_location()->set_column(r.loc.column);
-    if (r.guard) {
-      for (const ConceptUse &u : r.guard->concepts)
-        *pr->mutable_guard()->add_concepts() = toRef(u);
-      pr->mutable_guard()->set_threshold(r.guard->threshold);
-    }
-    for (const ConceptUse &u : r.suppress)
-      *pr->add_suppress() = toRef(u);
-    for (const ClampSpec &c : r.clamps) {
-      schema::Clamp *pc = pr->add_clamp();
-      *pc->mutable_target() = toRef(c.concept_);
-      pc->set_value(c.value);
-    }
-    auto constants = folded.find(r.name);
-    auto missing = [&](const char *what) {
-      return makeError(StatusCode::kInternal, "rule '", r.name,
-                       "': the compiler did not fold its ", what,
-                       " (a bug in steerc)");
-    };
-    if (r.amplify || r.unlearn) {
-      schema::Injection *in = pr->mutable_injection();
-      if (r.amplify) {
-        const AmplifySpec &a = *r.amplify;
-        in->set_kind(schema::Injection::AMPLIFY);
-        for (const ConceptUse &u : a.concepts)
-          *in->add_concepts() = toRef(u);
-        in->set_target(a.targetLogit);
-        in->set_layer(static_cast<int32_t>(a.layer));
-        in->set_schedule(a.schedule == Schedule::kFixed ? schema::FIXED
-                                                        : schema::HARD_CUTOFF);
-        in->set_cutoff_tokens(static_cast<int32_t>(a.cutoffTokens));
-      } else {
-        const UnlearnSpec &u = *r.unlearn;
-        in->set_kind(schema::Injection::UNLEARN);
-        *in->add_concepts() = toRef(u.focal);
-        for (const ConceptUse &g : u.group)
-          if (g.id != u.focal.id)
-            *in->add_concepts() = toRef(g);
-        in->set_target(u.alpha);
-        in->set_layer(static_cast<int32_t>(u.layer));
-        in->set_schedule(schema::FIXED);
-        *in->mutable_relu_focal() = toRef(u.focal);
-        in->set_relu_strength(u.reluStrength);
-      }
-      if (constants == folded.end() || constants->second.direction.empty())
-        return missing("injection direction");
-      if (r.unlearn && constants->second.vocabBias.empty())
-        return missing("ReLU logit mask");
-      in->set_alpha(constants->second.alpha);
-      in->set_direction_tensor("rule." + r.name + ".direction");
-      tensors.push_back(
-          floatTensor(in->direction_tensor(), constants->second.direction));
-      if (!constants->second.vocabBias.empty()) {
-        in->set_vocab_bias_tensor("rule." + r.name + ".vocab_bias");
-        tensors.push_back(
-            floatTensor(in->vocab_bias_tensor(), constants->second.vocabBias));
-      }
-    }
-    if (r.steerToResponse) {
-      schema::SteerToResponse *s = pr->mutable_steer_to_response();
-      s->set_response(r.steerToResponse->response);
-      s->set_tokens(static_cast<int32_t>(r.steerToResponse->tokens));
-      if (constants == folded.end() || constants->second.profile.empty())
-        return missing("target profile");
-      s->set_profile_tensor("rule." + r.name + ".profile");
-      tensors.push_back(
-          floatTensor(s->profile_tensor(), constants->second.profile));
-      if (!constants->second.features.empty()) {
-        s->set_features_tensor("rule." + r.name + ".features");
-        tensors.push_back(
-            floatTensor(s->features_tensor(), constants->second.features));
-      }
-    }
-  }
+  for (const std::string &rule : policy.rulesProto)
+    if (!m.add_rules()->ParseFromString(rule))
+      return makeError(StatusCode::kInternal,
+                       "a compiled rule does not parse (a bug in steerc)");
+  for (const auto &[name, values] : policy.tensors)
+    tensors.push_back(floatTensor(name, values));
   return writeArtifact(outPath, std::move(m), std::move(tensors), selfContained,
                        progress);
 }

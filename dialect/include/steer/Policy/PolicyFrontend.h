@@ -132,30 +132,23 @@ StatusOr<ResponseProfile> responseProfile(const Engine &engine,
                                           const Tokenizer &tokenizer,
                                           const std::string &response);
 
-/// What the compiler's folding passes computed for one rule: the tensors
-/// an artifact stores. steerc reads them off the lowered IR.
-struct FoldedRule {
-  std::vector<float> direction; // n_embd; empty: the rule injects nothing
-  float alpha = 0;              // the resolved injection strength
-  std::vector<float> vocabBias; // vocab; empty: no ReLU logit mask
-  std::vector<float> profile;   // n_concepts; empty: no target profile
-  std::vector<float> features;  // n_embd: the profile's known features with
-                                // the overrides applied; empty: not folded
+/// What steerc compiled, read off the lowered IR: the manifest's rules
+/// (names, locations, guards and actions with resolved concepts, folded
+/// strengths and tensor names), the folded tensors they name, and the
+/// kernel plan (site, kernel).
+struct CompiledPolicy {
+  std::string source;                  // the policy file's text
+  std::vector<std::string> rulesProto; // serialized schema::Rule, in order
+  std::vector<std::pair<std::string, std::vector<float>>> tensors;
+  std::vector<std::pair<std::string, std::string>> kernelPlan;
 };
-/// By rule name.
-using FoldedConstants = std::map<std::string, FoldedRule>;
 
-/// Writes a checked policy as an artifact file: self-contained (the
+/// Writes a compiled policy as an artifact file: self-contained (the
 /// checkpoint's weights embedded) or thin (linked by path and per-file
-/// xxh64). The rules' tensors come from `folded` (the compiler's passes);
-/// a rule whose constants are missing there is an error. `progress`
-/// reports hashing and writing.
-/// `kernelPlan` (site, kernel) is the compiler's per-site kernel choice.
+/// xxh64). `progress` reports hashing and writing.
 Status writePolicyArtifact(
-    const CheckedPolicy &policy, const FoldedConstants &folded,
-    const std::vector<std::pair<std::string, std::string>> &kernelPlan,
-    const Checkpoint &checkpoint, const std::string &optLevel,
-    bool selfContained, const std::string &outPath,
+    const CompiledPolicy &policy, const Checkpoint &checkpoint,
+    const std::string &optLevel, bool selfContained, const std::string &outPath,
     const std::function<void(const char *, uint64_t, uint64_t)> &progress);
 
 /// The deterministic, human-readable compiled profile (steerc

@@ -20,16 +20,15 @@ PolicyOp importPolicy(ModuleOp module,
                       const ::steer::policy::CheckedPolicy &policy,
                       StringRef name = "policy");
 
-/// The constants the folding passes computed for each rule of the module's
-/// policies: injection directions and alphas, vocabulary biases, target
-/// profiles. A folded op belongs to the rule whose policy item has its
-/// location (the lowering locates every op there). Ops left unfolded are
-/// skipped; a constant several rules were merged into is an error.
-FailureOr<::steer::policy::FoldedConstants> collectFoldedConstants(ModuleOp);
-
-/// The kernel plan steer-select-kernels recorded on the module's model
-/// (site, kernel), sorted by site; empty when there is none.
-std::vector<std::pair<std::string, std::string>> collectKernelPlan(ModuleOp);
+/// The compiled policy of a module the steerc pipeline has run on, for the
+/// artifact: each rule of its steer.policy as the manifest describes it
+/// (guards and actions with their resolved concepts; injection alphas,
+/// directions, vocabulary biases, target profiles and their features from
+/// the folded ops, which belong to the rule whose policy item they are
+/// located at) and the kernel plan on the model. A rule whose constants were
+/// not folded, or a constant several rules were merged into, is an error.
+FailureOr<::steer::policy::CompiledPolicy>
+collectCompiledPolicy(ModuleOp module, StringRef source);
 
 } // namespace mlir::steer
 

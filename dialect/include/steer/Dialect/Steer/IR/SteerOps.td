@@ -308,8 +308,8 @@ def Steer_TargetProfileOp : Steer_Op<"target_profile", [Pure,
     At generated positions, the dense known-weight row becomes the profile:
     the mean known weights over the tokens of `response`, which
     steer-extract-target-profiles computes by running the model at compile
-    time and stores in `profile`. Until then the op names only the
-    response. Overrides after it (suppress, clamp) apply on top of it. With
+    time and stores in `profile` (with the response's token count in
+    `tokens`). Until then the op names only the response. Overrides after it (suppress, clamp) apply on top of it. With
     a guard (`if %fires`), only for requests whose guard fired.
 
     ```mlir
@@ -318,7 +318,8 @@ def Steer_TargetProfileOp : Steer_Op<"target_profile", [Pure,
   }];
   let arguments = (ins Steer_Activations:$input, Optional<I1>:$guard,
                        StrAttr:$response,
-                       OptionalAttr<FloatElementsAttr<32>>:$profile);
+                       OptionalAttr<FloatElementsAttr<32>>:$profile,
+                       OptionalAttr<Steer_Int>:$tokens);
   let results = (outs Steer_Activations:$result);
   let assemblyFormat = "$input (`if` $guard^)? attr-dict `:` type($input)";
   let hasVerifier = 1;
