@@ -675,7 +675,7 @@ func.func @f() -> i1 {
 // -----
 // Tests that a logit bias has one float32 per vocabulary entry.
 func.func @f(%l: tensor<?x4xf32>) -> tensor<?x4xf32> {
-  // expected-error @+1 {{bias has type 'tensor<3xf32>' but the logits need one float32 per token (4)}}
+  // expected-error @+1 {{bias has type 'tensor<3xf32>' but needs 4 float32 values, one per vocabulary token}}
   %b = steer.logit_bias %l {bias = dense<[1.0, 2.0, 3.0]> : tensor<3xf32>} : tensor<?x4xf32>
   return %b : tensor<?x4xf32>
 }
@@ -683,7 +683,7 @@ func.func @f(%l: tensor<?x4xf32>) -> tensor<?x4xf32> {
 // -----
 // Tests that a logit bias is finite.
 func.func @f(%l: tensor<?x2xf32>) -> tensor<?x2xf32> {
-  // expected-error @+1 {{bias of token 1 is not finite}}
+  // expected-error @+1 {{bias value 1 is not finite}}
   %b = steer.logit_bias %l {bias = dense<[1.0, 0x7F800000]> : tensor<2xf32>} : tensor<?x2xf32>
   return %b : tensor<?x2xf32>
 }
@@ -699,7 +699,23 @@ func.func @f(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
 // -----
 // Tests that a folded direction spans the residual stream.
 func.func @f(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
-  // expected-error @+1 {{direction has type 'tensor<3xf32>' but the residual stream is 2 float32 wide}}
+  // expected-error @+1 {{direction has type 'tensor<3xf32>' but needs 2 float32 values, one per hidden dimension}}
   %y = steer.inject %x {concepts = array<i64: 1>, alpha = 1.0 : f32, layer = 1 : i64, schedule = #steer.schedule<fixed>, direction = dense<[0.6, 0.8, 0.0]> : tensor<3xf32>} : tensor<?x2xf32>
+  return %y : tensor<?x2xf32>
+}
+
+// -----
+// Tests that folded features span the hidden state.
+func.func @f(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
+  // expected-error @+1 {{features has type 'tensor<3xf32>' but needs 2 float32 values, one per hidden dimension}}
+  %y = steer.fixed_features %x {features = dense<[0.6, 0.8, 0.0]> : tensor<3xf32>} : tensor<?x2xf32>
+  return %y : tensor<?x2xf32>
+}
+
+// -----
+// Tests that folded features are finite.
+func.func @f(%x: tensor<?x2xf32>) -> tensor<?x2xf32> {
+  // expected-error @+1 {{features value 0 is not finite}}
+  %y = steer.fixed_features %x {features = dense<[0x7FC00000, 0.8]> : tensor<2xf32>} : tensor<?x2xf32>
   return %y : tensor<?x2xf32>
 }

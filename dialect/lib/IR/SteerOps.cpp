@@ -103,6 +103,28 @@ std::optional<int64_t> staticWidth(Value v) {
   return w;
 }
 
+/// A folded constant vector (a vocabulary bias, an injection direction, a
+/// profile's features): float32, one value per column of `activations`,
+/// finite. `what` names it, `per` says what a value is for. A resource
+/// whose blob is not loaded (elided when printed) is accepted.
+LogicalResult checkFoldedVector(Operation *op, ElementsAttr attr,
+                                Value activations, StringRef what,
+                                StringRef per) {
+  auto type = llvm::cast<ShapedType>(attr.getType());
+  std::optional<int64_t> width = staticWidth(activations);
+  if (type.getRank() != 1 || !type.getElementType().isF32() ||
+      (width && type.getDimSize(0) != *width))
+    return op->emitOpError()
+           << what << " has type " << type << " but needs "
+           << (width ? std::to_string(*width) : std::string("?"))
+           << " float32 values, one per " << per;
+  if (std::optional<SmallVector<float>> values = f32Values(attr))
+    for (auto [i, v] : llvm::enumerate(*values))
+      if (!std::isfinite(v))
+        return op->emitOpError() << what << " value " << i << " is not finite";
+  return success();
+}
+
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -418,19 +440,9 @@ LogicalResult InjectOp::verify() {
     if (getNormalize())
       return emitOpError() << "has a folded direction, whose alpha is already "
                               "resolved: drop 'normalize'";
-    auto type = llvm::cast<ShapedType>(direction->getType());
-    std::optional<int64_t> width = staticWidth(getInput());
-    if (type.getRank() != 1 || !type.getElementType().isF32() ||
-        (width && type.getDimSize(0) != *width))
-      return emitOpError() << "direction has type " << type
-                           << " but the residual stream is "
-                           << (width ? std::to_string(*width)
-                                     : std::string("?"))
-                           << " float32 wide";
-    if (std::optional<SmallVector<float>> v = f32Values(*direction))
-      for (float x : *v)
-        if (!std::isfinite(x))
-          return emitOpError() << "direction is not finite";
+    if (failed(checkFoldedVector(*this, *direction, getInput(), "direction",
+                                 "hidden dimension")))
+      return failure();
   }
   return success();
 }
@@ -468,20 +480,8 @@ std::optional<SmallVector<float>> LogitBiasOp::getBiasValues() {
 }
 
 LogicalResult LogitBiasOp::verify() {
-  auto type = llvm::cast<ShapedType>(getBias().getType());
-  std::optional<int64_t> width = staticWidth(getLogits());
-  if (type.getRank() != 1 || !type.getElementType().isF32() ||
-      (width && type.getDimSize(0) != *width))
-    return emitOpError() << "bias has type " << type
-                         << " but the logits need one float32 per token ("
-                         << (width ? std::to_string(*width) : std::string("?"))
-                         << ")";
-  // A resource whose blob is not loaded (elided in printing) is accepted.
-  if (std::optional<SmallVector<float>> values = getBiasValues())
-    for (auto [t, v] : llvm::enumerate(*values))
-      if (!std::isfinite(v))
-        return emitOpError() << "bias of token " << t << " is not finite";
-  return success();
+  return checkFoldedVector(*this, getBias(), getLogits(), "bias",
+                           "vocabulary token");
 }
 
 LogicalResult TargetProfileOp::verify() {
@@ -504,19 +504,8 @@ LogicalResult TargetProfileOp::verify() {
 }
 
 LogicalResult FixedFeaturesOp::verify() {
-  auto type = llvm::cast<ShapedType>(getFeatures().getType());
-  std::optional<int64_t> width = staticWidth(getInput());
-  if (type.getRank() != 1 || !type.getElementType().isF32() ||
-      (width && type.getDimSize(0) != *width))
-    return emitOpError() << "features have type " << type
-                         << " but the hidden state is "
-                         << (width ? std::to_string(*width) : std::string("?"))
-                         << " float32 wide";
-  if (std::optional<SmallVector<float>> v = f32Values(getFeatures()))
-    for (float x : *v)
-      if (!std::isfinite(x))
-        return emitOpError() << "features are not finite";
-  return success();
+  return checkFoldedVector(*this, getFeatures(), getInput(), "features",
+                           "hidden dimension");
 }
 
 LogicalResult GuardOp::verify() {
