@@ -16,7 +16,7 @@ mkdir -p "$work"
 
 say() { printf '\n== %s\n' "$*"; }
 # Answers are one line: stop at newline tokens (198 "\n", 627 ".\n"), show the first line.
-gen() { "$bin/steer-run" generate "$@" --max-new-tokens 64 --greedy --stop-tokens 198,627 | sed -n 1p; }
+gen() { "$bin/steer-run" generate "$@" --max-new-tokens 64 --greedy --stop '\n'; }
 
 say "Embedded default model: $model"
 "$bin/steer-run" inspect "$model" | sed -n '1,8p'

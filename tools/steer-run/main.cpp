@@ -108,6 +108,10 @@ int main(int argc, char **argv) {
                     "classifier-free guidance scale (0: off)");
     cmd->add_option("--stop-tokens", g.stopTokens,
                     "ids that end generation after their block");
+    cmd->add_option("--stop", g.stopText,
+                    "text that ends the output (repeatable; \\n, \\t "
+                    "escapes): generation stops after the block holding it "
+                    "and the text is cut before it");
     cmd->add_flag("--no-cache", g.noCache,
                   "recompute every row at every step (for comparison)");
     cmd->add_flag("--json", g.json, "machine-readable output with timings");

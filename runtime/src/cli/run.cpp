@@ -102,6 +102,7 @@ struct Generated {
   Loaded model;
   AppliedPolicy policy;
   GenerationResult result;
+  std::vector<std::string> stopText; // as unescaped
   double seconds = 0;
 };
 
@@ -133,6 +134,26 @@ StatusOr<Generated> runGeneration(const GenerateOptions &o, bool concepts,
   req.wantConcepts = concepts;
   req.callback = progressCallback(o.progress, s.steps.value_or(s.maxNewTokens),
                                   std::move(inner));
+  for (const std::string &raw : o.stopText) {
+    std::string stop;
+    for (size_t i = 0; i < raw.size(); ++i)
+      if (raw[i] == '\\' && i + 1 < raw.size() &&
+          (raw[i + 1] == 'n' || raw[i + 1] == 't')) {
+        stop += raw[i + 1] == 'n' ? '\n' : '\t';
+        ++i;
+      } else {
+        stop += raw[i];
+      }
+    if (stop.empty())
+      return makeError(StatusCode::kInvalidArgument,
+                       "--stop needs a non-empty text");
+    req.stopText.push_back(stop);
+  }
+  const Tokenizer *tok = g.model.tokenizer.get();
+  req.decode = [tok](std::span<const int64_t> ids) {
+    return decode(*tok, ids);
+  };
+  g.stopText = req.stopText;
   auto t0 = std::chrono::steady_clock::now();
   STEER_ASSIGN_OR_RETURN(g.result,
                          steer::generate(*g.model.engine, g.model.ids, req),
@@ -148,6 +169,7 @@ StatusOr<Generated> runGeneration(const GenerateOptions &o, bool concepts,
 StatusOr<std::string> generate(const GenerateOptions &o) {
   STEER_ASSIGN_OR_RETURN(Generated g, runGeneration(o, false, nullptr));
   std::string text = decode(*g.model.tokenizer, g.result.generated);
+  text.resize(stopIndex(text, g.stopText));
   if (!o.json) {
     std::fputs(firedLine(g.model, g.policy).c_str(), stderr);
     return text + "\n";

@@ -434,6 +434,15 @@ StatusOr<GenerationResult> generate(const Engine &engine,
       if (stop)
         break;
     }
+    if (!done && !request.stopText.empty() && request.decode) {
+      std::vector<int64_t> text;
+      for (int64_t p = P; p < be; ++p)
+        if (x[p] != mask && x[p] != eos)
+          text.push_back(x[p]);
+      const std::string decoded = request.decode(text);
+      if (stopIndex(decoded, request.stopText) < decoded.size())
+        break;
+    }
   }
 
   result.sequence = x;
@@ -450,6 +459,16 @@ StatusOr<GenerationResult> generate(const Engine &engine,
     result.generated.push_back(t);
   }
   return result;
+}
+
+size_t stopIndex(std::string_view text, const std::vector<std::string> &stops) {
+  size_t first = text.size();
+  for (const std::string &s : stops)
+    if (!s.empty())
+      first = std::min(first, text.find(s) == std::string_view::npos
+                                  ? text.size()
+                                  : text.find(s));
+  return first;
 }
 
 } // namespace steer

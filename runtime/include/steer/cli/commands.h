@@ -59,6 +59,9 @@ struct GenerateOptions {
   double repetitionPenalty = 1.1;
   double cfgScale = 0.0;
   std::string stopTokens; // ids
+  /// Text that ends the output (cut before it; generation stops after the
+  /// block holding it). "\n" and "\t" are read as newline and tab.
+  std::vector<std::string> stopText;
   bool noCache = false;
   bool json = false;
   bool progress = false; // a progress line on stderr

@@ -123,7 +123,15 @@ struct GenerateRequest {
   /// rows (for attribution) and passes them to the callback.
   bool wantConcepts = false;
   StepCallback callback;
+  /// Text stops: generation ends after the block in which the generated
+  /// text (decoded with `decode`) first contains one of `stopText`. The
+  /// caller cuts the text there (stopIndex).
+  std::vector<std::string> stopText;
+  std::function<std::string(std::span<const int64_t>)> decode;
 };
+
+/// Where `text` first contains one of `stops` (text.size() when none).
+size_t stopIndex(std::string_view text, const std::vector<std::string> &stops);
 
 StatusOr<GenerationResult> generate(const Engine &engine,
                                     std::span<const int64_t> prompt,
