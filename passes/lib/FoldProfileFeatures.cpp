@@ -38,28 +38,20 @@ struct ConstantRow {
 std::optional<ConstantRow> constantRow(ConceptFeaturesOp features) {
   SmallVector<OverrideWeightsOp> after; // nearest first
   TargetProfileOp profile;
-  SmallVector<Value> guards;
-  Value w = features.getWeights();
-  while (Operation *def = w.getDefiningOp()) {
-    if (auto over = dyn_cast<OverrideWeightsOp>(def)) {
-      if (!profile)
-        after.push_back(over);
-      guards.push_back(over.getGuard());
-      w = over.getInput();
-    } else if (auto p = dyn_cast<TargetProfileOp>(def)) {
+  SmallVector<Operation *> chain = weightInterventions(features.getWeights());
+  for (Operation *def : chain) {
+    if (auto p = dyn_cast<TargetProfileOp>(def)) {
       if (profile)
         return std::nullopt; // a profile over a profile: leave it explicit
       profile = p;
-      guards.push_back(p.getGuard());
-      w = p.getInput();
-    } else {
-      break;
+    } else if (!profile) {
+      after.push_back(cast<OverrideWeightsOp>(def));
     }
   }
   if (!profile || !profile.getProfile())
     return std::nullopt;
-  for (Value g : guards)
-    if (g != profile.getGuard())
+  for (Operation *def : chain)
+    if (interventionGuard(def) != profile.getGuard())
       return std::nullopt;
   ConstantRow out{profile, {}};
   for (APFloat v : profile.getProfile()->getValues<APFloat>())

@@ -27,19 +27,18 @@ void mlir::steer::buildSteerPipeline(OpPassManager &pm,
   pm.addPass(createLowerPolicy());
   // Phase: constants that depend only on weights (-O0 keeps every
   // intervention as the policy wrote it, unless an artifact needs them).
+  // Each fold reads the checkpoint steerc compiles against.
+  auto withModel = [&](auto passOptions) {
+    passOptions.modelPath = options.modelPath;
+    return passOptions;
+  };
   auto addFolds = [&] {
-    FoldLogitMasksOptions masks;
-    masks.modelPath = options.modelPath;
-    pm.addPass(createFoldLogitMasks(masks));
-    FoldInjectionsOptions inject;
-    inject.modelPath = options.modelPath;
-    pm.addPass(createFoldInjections(inject));
-    ExtractTargetProfilesOptions profiles;
-    profiles.modelPath = options.modelPath;
-    pm.addPass(createExtractTargetProfiles(profiles));
-    FoldProfileFeaturesOptions features;
-    features.modelPath = options.modelPath;
-    pm.addPass(createFoldProfileFeatures(features));
+    pm.addPass(createFoldLogitMasks(withModel(FoldLogitMasksOptions{})));
+    pm.addPass(createFoldInjections(withModel(FoldInjectionsOptions{})));
+    pm.addPass(
+        createExtractTargetProfiles(withModel(ExtractTargetProfilesOptions{})));
+    pm.addPass(
+        createFoldProfileFeatures(withModel(FoldProfileFeaturesOptions{})));
   };
   if (options.optLevel == 0) {
     if (options.foldConstants) {

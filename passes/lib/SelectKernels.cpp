@@ -82,13 +82,12 @@ struct SelectKernelsPass
         } else if (auto features = dyn_cast<ConceptFeaturesOp>(op)) {
           // An intervened row sums densely (the reference's rule); under a
           // guard that is decided per request.
-          bool intervened = false, guarded = false;
-          for (Operation *def = features.getWeights().getDefiningOp();
-               isa_and_nonnull<OverrideWeightsOp, TargetProfileOp>(def);
-               def = def->getOperand(0).getDefiningOp()) {
-            intervened = true;
-            guarded |= def->getNumOperands() > 1;
-          }
+          SmallVector<Operation *> chain =
+              weightInterventions(features.getWeights());
+          bool intervened = !chain.empty();
+          bool guarded = llvm::any_of(chain, [](Operation *def) {
+            return static_cast<bool>(interventionGuard(def));
+          });
           plan["known_head.features"] = !intervened ? "topk_sum_f32"
                                         : guarded   ? "topk_or_dense_sum_f32"
                                                     : "dense_sum_f32";

@@ -374,18 +374,8 @@ LogicalResult ComposeOp::verify() {
   auto features = getKnown().getDefiningOp<ConceptFeaturesOp>();
   if (!features)
     return success();
-  Value w = features.getWeights();
-  while (Operation *def = w.getDefiningOp()) {
-    Value guard;
-    if (auto over = dyn_cast<OverrideWeightsOp>(def)) {
-      guard = over.getGuard();
-      w = over.getInput();
-    } else if (auto profile = dyn_cast<TargetProfileOp>(def)) {
-      guard = profile.getGuard();
-      w = profile.getInput();
-    } else {
-      break;
-    }
+  for (Operation *def : weightInterventions(features.getWeights())) {
+    Value guard = interventionGuard(def);
     if (!guard)
       return emitOpError()
              << "adds epsilon to known features built from overridden "
@@ -475,6 +465,28 @@ std::optional<SmallVector<float>> mlir::steer::f32Values(ElementsAttr attr) {
   return std::nullopt;
 }
 
+SmallVector<Operation *> mlir::steer::weightInterventions(Value weights) {
+  SmallVector<Operation *> chain;
+  while (Operation *def = weights.getDefiningOp()) {
+    if (auto over = dyn_cast<OverrideWeightsOp>(def))
+      weights = over.getInput();
+    else if (auto profile = dyn_cast<TargetProfileOp>(def))
+      weights = profile.getInput();
+    else
+      break;
+    chain.push_back(def);
+  }
+  return chain;
+}
+
+Value mlir::steer::interventionGuard(Operation *intervention) {
+  if (auto over = dyn_cast<OverrideWeightsOp>(intervention))
+    return over.getGuard();
+  if (auto profile = dyn_cast<TargetProfileOp>(intervention))
+    return profile.getGuard();
+  return Value();
+}
+
 std::optional<SmallVector<float>> LogitBiasOp::getBiasValues() {
   return f32Values(getBias());
 }
@@ -496,8 +508,9 @@ LogicalResult TargetProfileOp::verify() {
                            << (width ? std::to_string(*width)
                                      : std::string("?"))
                            << " concepts";
-    for (APFloat v : profile->getValues<APFloat>())
-      if (!v.isFinite() || v.isNegative() || v.convertToDouble() > 1.0)
+    // NaN is outside every range.
+    for (float v : profile->getValues<float>())
+      if (!::steer::policy::kKnownWeight.contains(v))
         return emitOpError() << "profile values must be weights in [0, 1]";
   }
   return success();

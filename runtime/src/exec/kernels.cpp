@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <string_view>
 #include <vector>
 
 #define STEER_CLONES                                                           \
@@ -195,14 +194,20 @@ void loadRow(WeightRef w, int64_t k, int64_t row, float *out) {
   widen(rowPtr(w, k, row), w.dtype, k, out);
 }
 
+namespace {
+/// Whether bf16 weights [n, k] go to the matrix unit. Small layers (k < 256
+/// with fewer than 8192 rows, or n * k < 2^18) stay on the vector path:
+/// tile setup and packing cost more than they save there (measured on the
+/// tiny preset, whose steps got 2x slower on AMX); a narrow lm_head (k 64
+/// or 128, 100281 rows) gains.
+bool amxShape(DType dtype, int64_t n, int64_t k) {
+  return dtype == DType::kBF16 && k % 32 == 0 &&
+         (k >= 256 ? n * k >= (int64_t(1) << 18) : n >= 8192);
+}
+} // namespace
+
 const char *linearVariant(DType dtype, int64_t n, int64_t k, bool matrixUnit) {
-  // bf16 weights go to the matrix unit where there is one. Small layers
-  // (k < 256 with fewer than 8192 rows, or n * k < 2^18) stay on the vector
-  // path: tile setup and packing cost more than they save there (measured
-  // on the tiny preset, whose steps got 2x slower on AMX); a narrow lm_head
-  // (k 64 or 128, 100281 rows) gains.
-  if (dtype == DType::kBF16 && matrixUnit && k % 32 == 0 &&
-      (k >= 256 ? n * k >= (int64_t(1) << 18) : n >= 8192))
+  if (matrixUnit && amxShape(dtype, n, k))
     return "amx_bf16";
   switch (dtype) {
   case DType::kBF16:
@@ -214,14 +219,11 @@ const char *linearVariant(DType dtype, int64_t n, int64_t k, bool matrixUnit) {
   }
 }
 
-bool matrixUnitUsable() { return amxUsable(); }
-
 void linear(const float *x, int64_t m, int64_t k, WeightRef w, int64_t n,
             float *y, int64_t ldy) {
   // The choice depends only on the machine and the shape, never on the row
   // count, so a row's value is the same in every call.
-  if (std::string_view(linearVariant(w.dtype, n, k, amxUsable())) ==
-      "amx_bf16") {
+  if (amxShape(w.dtype, n, k) && amxUsable()) {
     int nt = m * n * k < (int64_t(1) << 22) ? 1 : threads();
     linearAmxBf16(x, m, k, static_cast<const uint16_t *>(w.data), n, y, ldy,
                   nt);

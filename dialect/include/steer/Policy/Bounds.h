@@ -19,8 +19,10 @@ struct Range {
 
 /// 0 would fire on every prompt and 1 on none.
 inline constexpr Range kGuardThreshold{1e-6, 1.0 - 1e-6};
-/// Known weights are sigmoids: a clamp outside [0, 1] is not a weight.
-inline constexpr Range kClampValue{0, 1};
+/// Known weights are sigmoids: a value outside [0, 1] (a clamp, a target
+/// profile's entry) is not a weight.
+inline constexpr Range kKnownWeight{0, 1};
+inline constexpr Range kClampValue = kKnownWeight;
 /// Amplify's target, in logits of peak lm_head alignment.
 inline constexpr Range kTargetLogit{-50, 50};
 inline constexpr Range kCutoffTokens{1, 1 << 20};

@@ -69,9 +69,6 @@ void axpy(float a, const float *x, float *y, int64_t n);
 /// "fma_f16" (vector FMA, weights widened to float32). The compiler
 /// records it per site in an artifact's kernel plan.
 const char *linearVariant(DType dtype, int64_t n, int64_t k, bool matrixUnit);
-/// Whether this machine runs the "amx_bf16" variant (AMX present, allowed
-/// by the kernel, not disabled with STEER_NO_AMX).
-bool matrixUnitUsable();
 
 /// Number of worker threads the kernels use (default: one per core).
 void setThreads(int threads);

@@ -25,6 +25,13 @@ namespace mlir::steer {
 /// (how folded vectors are stored); nullopt when they cannot be read (a
 /// blob elided when printed, another element type).
 std::optional<llvm::SmallVector<float>> f32Values(ElementsAttr attr);
+
+/// The interventions on known weights (steer.override_weights,
+/// steer.target_profile) that `weights` went through, nearest first, down
+/// to the value they started from.
+llvm::SmallVector<Operation *> weightInterventions(Value weights);
+/// The guard of a weight intervention; null when it has none.
+Value interventionGuard(Operation *intervention);
 } // namespace mlir::steer
 
 #endif // STEER_DIALECT_STEER_IR_STEEROPS_H
