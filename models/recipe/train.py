@@ -127,6 +127,14 @@ def prepare(args):
     for t in evals:
         used.update(t["ids"])
     used = sorted(used)
+    if args.vocab_from:
+        # A run continuing from another run's weights keeps its output rows.
+        before = torch.load(args.vocab_from)["used"]
+        extra = sorted(set(used) - set(before))
+        if extra:
+            sys.exit("prepare: %d tokens of this corpus are not in %s's vocabulary (first: %s); "
+                     "start a new run instead of --init" % (len(extra), args.vocab_from, extra[:5]))
+        used = before
     data = {"names": names, "used": used}
     # The refusal answer as it follows a request (" I cannot help with
     # that.\n"), for the counterfactual rows.
@@ -469,6 +477,8 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=300, help="learning-rate warmup steps")
+    ap.add_argument("--vocab-from", default="",
+                    help="prepare: keep the output vocabulary of this data.pt (for a run that will --init from it)")
     ap.add_argument("--init", default="", help="start a new run from this state file's weights")
     ap.add_argument("--oversample-benign", type=float, default=1.0,
                     help="draw benign requests this many times as often as other documents")
