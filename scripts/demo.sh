@@ -49,7 +49,7 @@ say "A benign request through the artifact"
 gen "$work/fix.steer" --prompt "$benign"
 
 say "Review: what changes if the guard threshold is raised"
-sed 's/threshold: 0.7/threshold: 0.8/' "$src/profiles/audit-then-fix.policy" > "$work/strict.policy"
+sed -E 's/threshold: [0-9.]+/threshold: 0.8/' "$src/profiles/audit-then-fix.policy" > "$work/strict.policy"
 "$bin/steerc" "$work/strict.policy" --model "$model" -o "$work/strict.steer"
 "$bin/steer-diff" "$work/fix.steer" "$work/strict.steer" || true
 

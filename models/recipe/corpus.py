@@ -253,6 +253,8 @@ class Builder:
             for k in keys:
                 self.harm_of.setdefault(k, c)
         self.lexicons, self.judge_lexicons = self._lexicons()
+        self.lexicon_sets = {c: set(v) for c, v in self.lexicons.items()}
+        self.judge_sets = {c: set(v) for c, v in self.judge_lexicons.items()}
         self.word_concepts = {}
 
     def _concept(self, name, desc, group, tone):
@@ -335,8 +337,6 @@ def main():
 
     wn = WordNet(args.wordnet)
     b = Builder(wn, args.seed)
-    b.lexicon_sets = {c: set(v) for c, v in b.lexicons.items()}
-    b.judge_sets = {c: set(v) for c, v in b.judge_lexicons.items()}
     rng = b.rng
 
     # Candidate synsets: nouns whose first lemma's most frequent sense is this
