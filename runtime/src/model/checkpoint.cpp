@@ -5,6 +5,7 @@
 
 #include <set>
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace steer {
 namespace {
@@ -12,6 +13,22 @@ namespace {
 bool exists(const std::string &path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
+}
+
+/// An error for a link at `path` whose target is gone, so that a dangling
+/// link reads as one and not as a missing file.
+Status checkNotDangling(const std::string &path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode) && !exists(path)) {
+    char target[4096];
+    ssize_t n = ::readlink(path.c_str(), target, sizeof(target) - 1);
+    target[n > 0 ? n : 0] = '\0';
+    return makeError(StatusCode::kNotFound, path,
+                     " is a symbolic link to '", target,
+                     "', which does not exist (an incomplete download? "
+                     "fetch the file again)");
+  }
+  return okStatus();
 }
 
 std::string shapeString(const std::vector<int64_t> &shape) {
@@ -26,11 +43,28 @@ std::string shapeString(const std::vector<int64_t> &shape) {
 StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string &dir) {
   auto ckpt = std::make_unique<Checkpoint>();
   ckpt->dir_ = dir;
+  if (struct stat st; ::stat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+    return makeError(StatusCode::kInvalidArgument, dir,
+                     " is a file, not a checkpoint directory (an artifact? "
+                     "steer-run generate and explain run artifacts; "
+                     "steer-diff --textconv describes one)");
+  STEER_RETURN_IF_ERROR(checkNotDangling(dir + "/config.json"));
   STEER_ASSIGN_OR_RETURN(ckpt->config_, loadModelConfig(dir));
+  if (!ckpt->config_.missingShapeKeys.empty()) {
+    std::string keys;
+    for (const std::string &k : ckpt->config_.missingShapeKeys)
+      keys += (keys.empty() ? "'" : ", '") + k + "'";
+    return makeError(StatusCode::kInvalidArgument, dir,
+                     "/config.json: missing ", keys,
+                     "; a checkpoint's config must state its shape (the "
+                     "reference's defaults describe Steerling-8B)");
+  }
 
   // Which file holds which tensor.
   const std::string index = dir + "/model.safetensors.index.json";
   const std::string single = dir + "/model.safetensors";
+  STEER_RETURN_IF_ERROR(checkNotDangling(index));
+  STEER_RETURN_IF_ERROR(checkNotDangling(single));
   std::map<std::string, std::string> weightMap; // tensor -> file name
   if (exists(index)) {
     STEER_ASSIGN_OR_RETURN(std::string text, readFile(index));
@@ -61,6 +95,7 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string &dir) {
       shards.insert(f);
     for (const std::string &f : shards) {
       std::string path = dir + "/" + f;
+      STEER_RETURN_IF_ERROR(checkNotDangling(path));
       if (!exists(path))
         return makeError(StatusCode::kNotFound, index, ": shard ", f,
                          " is listed but ", path, " does not exist");

@@ -201,6 +201,22 @@ private:
   nlohmann::ordered_json &object_;
 };
 
+/// Reads the concept fields of the Hugging Face layout, where they sit at
+/// the top level and the concept head's block_size is concept_block_size.
+template <typename V> struct FlatConcept {
+  V &inner;
+  template <typename T> void field(std::string_view key, T &out) {
+    inner.field(key == "block_size" ? "concept_block_size" : key, out);
+  }
+};
+
+// Keys a checkpoint's config.json must state: the reference's defaults
+// describe Steerling-8B, so a config without them would silently claim 8B
+// shapes (reported by Checkpoint::open, not by the parser: steer-mkmodel
+// fills partial configs from the defaults on purpose).
+constexpr std::array<std::string_view, 4> kShapeKeys = {"n_layers", "n_head",
+                                                        "n_embd", "vocab_size"};
+
 // Keys Hugging Face tooling adds to config.json; they say nothing about the
 // model and are skipped without comment.
 constexpr std::array<std::string_view, 5> kHubKeys = {
@@ -227,27 +243,36 @@ Status validate(const ModelConfig &c, std::string_view path) {
   if (c.modelType != "causal_diffusion")
     return bad("field 'model_type' is \"", c.modelType,
                "\"; Steer reads Steerling checkpoints, whose model_type is "
-               "\"causal_diffusion\"");
-  auto positive = [&](std::string_view key, int64_t v) -> Status {
-    if (v <= 0)
-      return bad("field '", key, "' must be positive, got ", v);
+               "\"causal_diffusion\" (nested layout) or \"steerling\" "
+               "(the Hugging Face layout)");
+  // Every size is bounded before anything is allocated from it: a config is
+  // input, and 2^31 layers must be an error, not an out-of-memory abort.
+  auto sized = [&](std::string_view key, int64_t v, int64_t max) -> Status {
+    if (v <= 0 || v > max)
+      return bad("field '", key, "' is ", v, "; it must be in [1, ", max, "]");
     return okStatus();
   };
-  STEER_RETURN_IF_ERROR(positive("n_layers", c.nLayers));
-  STEER_RETURN_IF_ERROR(positive("n_head", c.nHead));
-  STEER_RETURN_IF_ERROR(positive("n_embd", c.nEmbd));
-  STEER_RETURN_IF_ERROR(positive("block_size", c.blockSize));
-  STEER_RETURN_IF_ERROR(positive("diff_block_size", c.diffBlockSize));
-  STEER_RETURN_IF_ERROR(positive("mlp_ratio", c.mlpRatio));
-  STEER_RETURN_IF_ERROR(positive("vocab_size", c.vocabSize));
+  STEER_RETURN_IF_ERROR(sized("n_layers", c.nLayers, kMaxLayers));
+  STEER_RETURN_IF_ERROR(sized("n_head", c.nHead, kMaxHeads));
+  STEER_RETURN_IF_ERROR(sized("n_embd", c.nEmbd, kMaxWidth));
+  STEER_RETURN_IF_ERROR(sized("block_size", c.blockSize, kMaxContext));
+  STEER_RETURN_IF_ERROR(
+      sized("diff_block_size", c.diffBlockSize, c.blockSize));
+  STEER_RETURN_IF_ERROR(sized("mlp_ratio", c.mlpRatio, kMaxMlpRatio));
+  STEER_RETURN_IF_ERROR(sized("vocab_size", c.vocabSize, kMaxVocab));
   if (c.intermediateSize)
-    STEER_RETURN_IF_ERROR(positive("intermediate_size", *c.intermediateSize));
+    STEER_RETURN_IF_ERROR(
+        sized("intermediate_size", *c.intermediateSize, kMaxMlpHidden));
+  if (c.mlpHidden() > kMaxMlpHidden)
+    return bad("the MLP width mlp_ratio * n_embd = ", c.mlpHidden(),
+               " exceeds ", kMaxMlpHidden);
   if (c.nEmbd % c.nHead != 0)
     return bad("n_embd (", c.nEmbd, ") must be divisible by n_head (", c.nHead,
                ")");
   if (c.nKvHeads) {
-    if (*c.nKvHeads <= 0)
-      return bad("field 'n_kv_heads' must be >= 1, got ", *c.nKvHeads);
+    if (*c.nKvHeads <= 0 || *c.nKvHeads > c.nHead)
+      return bad("field 'n_kv_heads' is ", *c.nKvHeads,
+                 "; it must be in [1, n_head = ", c.nHead, "] or null");
     if (c.nHead % *c.nKvHeads != 0)
       return bad("n_head (", c.nHead, ") must be divisible by n_kv_heads (",
                  *c.nKvHeads, ")");
@@ -257,10 +282,12 @@ Status validate(const ModelConfig &c, std::string_view path) {
                c.headDim());
   if (!(c.normEps > 0) || !std::isfinite(c.normEps))
     return bad("field 'norm_eps' must be a positive number, got ", c.normEps);
-  if (c.useRope && !(c.ropeBase > 0))
-    return bad("field 'rope_base' must be positive, got ", c.ropeBase);
-  if (c.clipQkv && !(*c.clipQkv > 0))
-    return bad("field 'clip_qkv' must be positive or null, got ", *c.clipQkv);
+  if (c.useRope && !(c.ropeBase > 0 && std::isfinite(c.ropeBase)))
+    return bad("field 'rope_base' must be a positive number, got ",
+               c.ropeBase);
+  if (c.clipQkv && !(*c.clipQkv > 0 && std::isfinite(*c.clipQkv)))
+    return bad("field 'clip_qkv' must be a positive number or null, got ",
+               *c.clipQkv);
   if (!c.useRmsNorm)
     return bad("field 'use_rms_norm' is false; Steerling checkpoints use "
                "RMSNorm and Steer supports no other norm");
@@ -289,9 +316,13 @@ Status validate(const ModelConfig &c, std::string_view path) {
   if (!c.concepts)
     return okStatus();
   const ConceptConfig &k = *c.concepts;
-  STEER_RETURN_IF_ERROR(positive("concept.n_concepts", k.nConcepts));
-  STEER_RETURN_IF_ERROR(positive("concept.pad_multiple", k.padMultiple));
-  STEER_RETURN_IF_ERROR(positive("concept.max_concepts", k.maxConcepts));
+  STEER_RETURN_IF_ERROR(sized("concept.n_concepts", k.nConcepts, kMaxConcepts));
+  STEER_RETURN_IF_ERROR(
+      sized("concept.pad_multiple", k.padMultiple, kMaxPadMultiple));
+  STEER_RETURN_IF_ERROR(
+      sized("concept.max_concepts", k.maxConcepts, kMaxConcepts));
+  STEER_RETURN_IF_ERROR(
+      sized("concept.block_size", k.blockSize, kMaxContext));
   if (k.conceptDim != c.nEmbd)
     return bad("concept.concept_dim (", k.conceptDim, ") must equal n_embd (",
                c.nEmbd, ")");
@@ -309,15 +340,19 @@ Status validate(const ModelConfig &c, std::string_view path) {
   STEER_RETURN_IF_ERROR(
       topk("topk_known_features", k.topkKnownFeatures, k.nConcepts));
   if (k.useUnknown) {
-    if (!k.nUnknownConcepts || *k.nUnknownConcepts <= 0)
-      return bad("concept.use_unknown is true but n_unknown_concepts is ",
-                 k.nUnknownConcepts ? std::to_string(*k.nUnknownConcepts)
-                                    : std::string("null"));
+    if (!k.nUnknownConcepts)
+      return bad("concept.use_unknown is true but n_unknown_concepts is null");
+    STEER_RETURN_IF_ERROR(sized("concept.n_unknown_concepts",
+                                *k.nUnknownConcepts, kMaxConcepts));
     STEER_RETURN_IF_ERROR(
         topk("unknown_topk", k.unknownTopk, *k.nUnknownConcepts));
   }
-  if (k.injectLayer < 0)
-    return bad("concept.inject_layer must be >= 0, got ", k.injectLayer);
+  if (k.injectLayer < 0 || k.injectLayer > kMaxLayers)
+    return bad("field 'concept.inject_layer' is ", k.injectLayer,
+               "; it must be in [0, ", kMaxLayers, "]");
+  if (!std::isfinite(k.injectAlpha))
+    return bad("field 'concept.inject_alpha' must be a finite number, got ",
+               k.injectAlpha);
   return okStatus();
 }
 
@@ -358,8 +393,40 @@ StatusOr<ModelConfig> parseModelConfig(std::string_view text,
   visitBackbone(config, top);
   visitTokens(config, top);
   STEER_RETURN_IF_ERROR(top.takeStatus());
+  for (std::string_view key : kShapeKeys)
+    if (!root.contains(std::string(key)))
+      config.missingShapeKeys.emplace_back(key);
 
-  if (auto it = root.find("concept"); it != root.end() && !it->is_null()) {
+  // The Hugging Face layout (the reference's build_hf_files.py): model_type
+  // "steerling", the concept fields at the top level, the concept head's
+  // block_size as concept_block_size, and `interpretable` implied by the
+  // concept fields when absent.
+  std::set<std::string> flatConceptKeys;
+  if (config.modelType == "steerling") {
+    config.hubLayout = true;
+    config.modelType = "causal_diffusion";
+    if (root.contains("concept"))
+      return makeError(StatusCode::kInvalidArgument, path,
+                       ": model_type \"steerling\" (the Hugging Face "
+                       "layout) keeps its concept fields at the top level, "
+                       "but a nested 'concept' object is present");
+    if (!root.contains("interpretable"))
+      config.interpretable = root.contains("n_concepts");
+    ConceptConfig parsed;
+    Reader flat(root, std::string(path), "");
+    FlatConcept<Reader> renamed{flat};
+    visitConcept(parsed, renamed);
+    STEER_RETURN_IF_ERROR(flat.takeStatus());
+    flatConceptKeys = flat.seen();
+    if (config.interpretable) {
+      if (!root.contains("n_concepts"))
+        config.missingShapeKeys.emplace_back("n_concepts");
+      config.concepts = parsed;
+    }
+  }
+
+  if (auto it = root.find("concept");
+      !config.hubLayout && it != root.end() && !it->is_null()) {
     if (!it->is_object())
       return makeError(StatusCode::kInvalidArgument, path,
                        ": field 'concept' must be an object, got ",
@@ -374,11 +441,14 @@ StatusOr<ModelConfig> parseModelConfig(std::string_view text,
       if (!inner.seen().count(key))
         return makeError(StatusCode::kInvalidArgument, path,
                          ": unknown field 'concept.", key, "'");
+    if (config.interpretable && !it->contains("n_concepts"))
+      config.missingShapeKeys.emplace_back("concept.n_concepts");
     config.concepts = parsed;
   }
 
   for (auto &[key, value] : root.items()) {
-    if (top.seen().count(key) || key == "concept")
+    if (top.seen().count(key) || key == "concept" ||
+        flatConceptKeys.count(key))
       continue;
     bool hub = false;
     for (std::string_view k : kHubKeys)
@@ -387,7 +457,16 @@ StatusOr<ModelConfig> parseModelConfig(std::string_view text,
       config.ignoredKeys.push_back(key);
   }
 
-  STEER_RETURN_IF_ERROR(validate(config, path));
+  if (Status s = validate(config, path); !s.ok()) {
+    if (config.missingShapeKeys.empty())
+      return s;
+    std::string keys;
+    for (const std::string &k : config.missingShapeKeys)
+      keys += (keys.empty() ? "'" : ", '") + k + "'";
+    return makeError(s.code(), s.message(), " (the file does not state ",
+                     keys, ", so the reference's Steerling-8B defaults "
+                     "applied; state the model's own)");
+  }
   return config;
 }
 

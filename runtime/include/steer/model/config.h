@@ -55,6 +55,19 @@ struct ConceptConfig {
   int64_t paddedCount(int64_t n) const;
 };
 
+/// Upper bounds on every size a config may state, checked before anything
+/// is allocated from it (Steerling-8B is 32 layers, 32 heads, n_embd 4096,
+/// vocab 100281, 135k concepts: far inside every bound).
+inline constexpr int64_t kMaxLayers = 1024;
+inline constexpr int64_t kMaxHeads = 1024;
+inline constexpr int64_t kMaxWidth = 65536;
+inline constexpr int64_t kMaxContext = int64_t(1) << 20;
+inline constexpr int64_t kMaxMlpRatio = 64;
+inline constexpr int64_t kMaxMlpHidden = int64_t(1) << 20;
+inline constexpr int64_t kMaxVocab = int64_t(1) << 24;
+inline constexpr int64_t kMaxConcepts = int64_t(1) << 24;
+inline constexpr int64_t kMaxPadMultiple = 65536;
+
 /// Everything config.json says about a checkpoint.
 struct ModelConfig {
   // Backbone (CausalDiffusionConfig).
@@ -96,6 +109,13 @@ struct ModelConfig {
   /// Keys that were present but are not part of the model (reported by
   /// `steer-run inspect`, never silently dropped).
   std::vector<std::string> ignoredKeys;
+  /// Shape keys (n_layers, n_head, n_embd, vocab_size, n_concepts) the file
+  /// did not state, so they hold the reference's 8B defaults. A checkpoint
+  /// must state them; steer-mkmodel's partial specs need not.
+  std::vector<std::string> missingShapeKeys;
+  /// Read from the Hugging Face layout (model_type "steerling", flat
+  /// concept fields); serialised in the nested layout.
+  bool hubLayout = false;
 
   int64_t headDim() const { return nEmbd / nHead; }
   int64_t kvHeads() const { return nKvHeads.value_or(nHead); }
