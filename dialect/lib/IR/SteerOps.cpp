@@ -8,7 +8,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "steer/Dialect/Steer/IR/SteerOps.h"
-#include "steer/Policy/Bounds.h"
+#include "steer/policy/bounds.h"
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/IR/DialectResourceBlobManager.h"

@@ -51,9 +51,17 @@ StatusOr<AppliedPolicy> applyArtifact(const Artifact &a, const Engine &engine,
   for (const schema::Rule &r : a.manifest().rules()) {
     if (r.has_guard()) {
       bool fires = false;
-      for (const schema::ConceptRef &g : r.guard().concepts())
-        fires |= g.id() >= 0 && g.id() < C &&
-                 activation[g.id()] >= r.guard().threshold();
+      // Ids and thresholds were validated at load (validateManifest) against
+      // the manifest's model; this model is that one (self-contained) or
+      // verified by hash (thin), so an id out of range here is a bug, and
+      // still an error rather than a guard that cannot fire.
+      for (const schema::ConceptRef &g : r.guard().concepts()) {
+        if (g.id() < 0 || g.id() >= C)
+          return makeError(StatusCode::kInternal, a.path(), ": rule '",
+                           r.name(), "': guard concept ", g.id(),
+                           " is outside the model");
+        fires |= activation[g.id()] >= r.guard().threshold();
+      }
       if (!fires)
         continue;
     }

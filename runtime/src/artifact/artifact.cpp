@@ -7,7 +7,9 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <xxhash.h>
 
+#include <climits>
 #include <cstring>
+#include <google/protobuf/stubs/logging.h>
 
 namespace steer {
 namespace {
@@ -177,8 +179,17 @@ StatusOr<std::unique_ptr<Artifact>> Artifact::open(const std::string &path) {
   if (XXH64(p + kHeader, n, 0) != getU64(p + 32))
     return bad("the manifest's checksum does not match; the artifact was "
                "modified after compilation");
-  if (!a->manifest_.ParseFromArray(p + kHeader, static_cast<int>(n)))
-    return bad("the manifest does not parse");
+  // A manifest that does not parse is reported here, with the file; the
+  // library's own log line (invalid UTF-8 and the like) would say less.
+  bool parsed;
+  {
+    google::protobuf::LogSilencer quiet;
+    parsed = n <= static_cast<uint64_t>(INT32_MAX) &&
+             a->manifest_.ParseFromArray(p + kHeader, static_cast<int>(n));
+  }
+  if (!parsed)
+    return bad("the manifest does not parse (malformed protobuf, or a "
+               "string that is not UTF-8)");
   if (a->manifest_.self_contained() != (flags == 1))
     return bad("the header's flags and the manifest disagree on whether the "
                "weights are embedded");
@@ -194,8 +205,18 @@ StatusOr<std::unique_ptr<Artifact>> Artifact::open(const std::string &path) {
       return bad("tensor '", e.name(),
                  "' lies past the end of the file; the "
                  "artifact is truncated");
-    if (static_cast<uint64_t>(numElements(v.shape)) * dtypeSize(*dt) !=
-        e.size())
+    // Each dimension is bounded by the bytes present, so the product
+    // cannot overflow before it is compared.
+    uint64_t elements = 1;
+    for (int64_t d : v.shape) {
+      if (d < 0 || static_cast<uint64_t>(d) > dataSize)
+        return bad("tensor '", e.name(), "' has dimension ", d);
+      elements = d == 0 ? 0 : elements;
+      if (elements > dataSize / std::max<uint64_t>(1, d))
+        return bad("tensor '", e.name(), "': its shape exceeds the file");
+      elements *= static_cast<uint64_t>(d);
+    }
+    if (elements * dtypeSize(*dt) != e.size())
       return bad("tensor '", e.name(), "': size disagrees with its shape");
     v.data = p + dataOffset + e.offset();
     v.bytes = e.size();
@@ -204,8 +225,10 @@ StatusOr<std::unique_ptr<Artifact>> Artifact::open(const std::string &path) {
       return bad("tensor '", e.name(),
                  "' does not match its checksum; the "
                  "artifact was modified after compilation");
-    a->tensors_[e.name()] = v;
+    if (!a->tensors_.emplace(e.name(), v).second)
+      return bad("tensor '", e.name(), "' is listed twice");
   }
+  STEER_RETURN_IF_ERROR(validateManifest(*a));
   return a;
 }
 

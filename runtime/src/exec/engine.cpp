@@ -46,9 +46,87 @@ float activate(Activation a, float x) {
   return x;
 }
 
+/// Index of the first non-finite value of a weight tensor, or -1. Exponent
+/// bits all set is Inf or NaN in every float format read here.
+int64_t firstNonFinite(const TensorView &v) {
+  const int64_t n = static_cast<int64_t>(v.bytes / dtypeSize(v.dtype));
+  int64_t first = n;
+  auto scan = [&](auto word, auto expMask) {
+    using W = decltype(word);
+    const W *p = reinterpret_cast<const W *>(v.data);
+    const W mask = static_cast<W>(expMask);
+#pragma omp parallel for reduction(min : first) schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      W x;
+      std::memcpy(&x, p + i, sizeof(W));
+      if ((x & mask) == mask && i < first)
+        first = i;
+    }
+  };
+  switch (v.dtype) {
+  case DType::kF32:
+    scan(uint32_t{}, 0x7f800000u);
+    break;
+  case DType::kBF16:
+    scan(uint16_t{}, 0x7f80u);
+    break;
+  case DType::kF16:
+    scan(uint16_t{}, 0x7c00u);
+    break;
+  default:
+    return -1;
+  }
+  return first < n ? first : -1;
+}
+
 } // namespace
 
+Status checkWeightsFinite(const Checkpoint &ckpt) {
+  for (const TensorSpec &spec : ckpt.specs()) {
+    const TensorView *v = ckpt.tensor(spec.name);
+    if (!v)
+      continue;
+    if (int64_t i = firstNonFinite(*v); i >= 0)
+      return makeError(StatusCode::kDataLoss, ckpt.dir(), ": tensor '",
+                       spec.name, "' holds a non-finite value (NaN or Inf) at "
+                       "flat index ", i,
+                       "; the checkpoint is corrupt or was saved from a "
+                       "diverged run");
+  }
+  return okStatus();
+}
+
+Status Engine::checkIntervention(const WeightIntervention &iv) const {
+  const int64_t C = config_.concepts ? config_.concepts->nConcepts : 0;
+  auto bad = [](auto &&...why) {
+    return makeError(StatusCode::kInvalidArgument, "weight intervention: ",
+                     why...);
+  };
+  if (iv.concepts.size() != iv.values.size())
+    return bad(iv.concepts.size(), " concepts but ", iv.values.size(),
+               " values");
+  for (size_t i = 0; i < iv.concepts.size(); ++i) {
+    if (iv.concepts[i] < 0 || iv.concepts[i] >= C)
+      return bad("concept id ", iv.concepts[i],
+                 " is outside the model's known concepts [0, ", C, ")");
+    if (!(0.0f <= iv.values[i] && iv.values[i] <= 1.0f))
+      return bad("value ", iv.values[i], " for concept ", iv.concepts[i],
+                 " is not a weight in [0, 1]");
+  }
+  if (!iv.profile.empty() && static_cast<int64_t>(iv.profile.size()) != C)
+    return bad("a target profile has ", iv.profile.size(),
+               " values; the model has ", C, " known concepts");
+  if (!iv.features.empty() &&
+      static_cast<int64_t>(iv.features.size()) != config_.nEmbd)
+    return bad("folded features have ", iv.features.size(),
+               " values; the model's width is ", config_.nEmbd);
+  return okStatus();
+}
+
 StatusOr<std::unique_ptr<Engine>> Engine::create(const Checkpoint &ckpt) {
+  // Every weight is read by a forward; a NaN or Inf in one would turn the
+  // output into NaN (empty text, "+nan" attributions) far from its cause.
+  STEER_RETURN_IF_ERROR(checkWeightsFinite(ckpt));
   std::unique_ptr<Engine> e(new Engine());
   e->config_ = ckpt.config();
   const ModelConfig &c = e->config_;
@@ -331,9 +409,9 @@ void Engine::knownHead(const float *hidden, int64_t M, int64_t pos0,
           continue;
         if (static_cast<int64_t>(iv->profile.size()) == C)
           std::copy(iv->profile.begin(), iv->profile.end(), &weights[i * C]);
+        // Ids were checked by heads() (checkIntervention).
         for (size_t t = 0; t < iv->concepts.size(); ++t)
-          if (iv->concepts[t] >= 0 && iv->concepts[t] < C)
-            weights[i * C + iv->concepts[t]] = iv->values[t];
+          weights[i * C + iv->concepts[t]] = iv->values[t];
       }
     }
     if (request.knownWeights)
@@ -478,6 +556,8 @@ Status Engine::heads(const float *hidden, int64_t M, int64_t pos0,
   // hidden up to rounding), so they run only when asked for.
   if (!intervene && !request.concepts && !request.knownWeights)
     return okStatus();
+  if (intervene)
+    STEER_RETURN_IF_ERROR(checkIntervention(*request.intervention));
 
   const ConceptConfig &k = *config_.concepts;
   std::vector<float> kf(M * D), uf;

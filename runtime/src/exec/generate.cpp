@@ -1,6 +1,8 @@
 //===- generate.cpp - Block-diffusion generation with steering ------------===//
 #include "steer/exec/generate.h"
 
+#include <limits>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -135,6 +137,73 @@ ForwardOutputs mergeRows(std::vector<ForwardOutputs> &rows) {
 
 } // namespace
 
+Status checkSampling(const SamplingOptions &o) {
+  // Written so that NaN fails every check: !(lo <= x && x <= hi).
+  auto range = [](const char *what, double v, double lo, double hi) -> Status {
+    if (!(lo <= v && v <= hi))
+      return makeError(StatusCode::kInvalidArgument, what, " is ", v,
+                       "; it must be in [", lo, ", ", hi, "]");
+    return okStatus();
+  };
+  STEER_RETURN_IF_ERROR(range("temperature", o.temperature, 0, 100));
+  STEER_RETURN_IF_ERROR(range("top-p", o.topP, 0, 1));
+  STEER_RETURN_IF_ERROR(
+      range("repetition penalty", o.repetitionPenalty, 1, 1000));
+  STEER_RETURN_IF_ERROR(range("cfg scale", o.cfgScale, 0, 1000));
+  return okStatus();
+}
+
+Status checkSteering(const Engine &engine, const ResolvedSteering &s) {
+  const ModelConfig &c = engine.config();
+  auto bad = [](auto &&...why) {
+    return makeError(StatusCode::kInvalidArgument, "steering: ", why...);
+  };
+  auto finite = [](std::span<const float> v) {
+    for (float x : v)
+      if (!std::isfinite(x))
+        return false;
+    return true;
+  };
+  const int64_t C = c.concepts ? c.concepts->nConcepts : 0;
+  if (!s.direction.empty()) {
+    if (static_cast<int64_t>(s.direction.size()) != c.nEmbd ||
+        !finite(s.direction))
+      return bad("the injection direction must be ", c.nEmbd,
+                 " finite values");
+    if (!std::isfinite(s.baseAlpha))
+      return bad("the injection alpha ", s.baseAlpha, " is not finite");
+    if (s.injectLayer < 0 || s.injectLayer > c.nLayers)
+      return bad("inject layer ", s.injectLayer, " is outside [0, ",
+                 c.nLayers, "]");
+    if (s.schedule == InjectSchedule::kHardCutoff && s.cutoffTokens < 1)
+      return bad("hard_cutoff needs cutoff_tokens >= 1, got ", s.cutoffTokens);
+  }
+  if (!s.vocabBias.empty() &&
+      (static_cast<int64_t>(s.vocabBias.size()) != c.vocabSize ||
+       !finite(s.vocabBias)))
+    return bad("the vocabulary bias must be ", c.vocabSize, " finite values");
+  const WeightIntervention &w = s.weights;
+  if (w.concepts.size() != w.values.size())
+    return bad(w.concepts.size(), " override concepts but ", w.values.size(),
+               " values");
+  for (size_t i = 0; i < w.concepts.size(); ++i) {
+    if (w.concepts[i] < 0 || w.concepts[i] >= C)
+      return bad("override concept id ", w.concepts[i],
+                 " is outside the model's known concepts [0, ", C, ")");
+    if (!(0.0f <= w.values[i] && w.values[i] <= 1.0f))
+      return bad("override value ", w.values[i], " for concept ",
+                 w.concepts[i], " is not a weight in [0, 1]");
+  }
+  if (!w.profile.empty() &&
+      (static_cast<int64_t>(w.profile.size()) != C || !finite(w.profile)))
+    return bad("a target profile must be ", C, " finite values");
+  if (!w.features.empty() &&
+      (static_cast<int64_t>(w.features.size()) != c.nEmbd ||
+       !finite(w.features)))
+    return bad("folded features must be ", c.nEmbd, " finite values");
+  return okStatus();
+}
+
 StatusOr<ResolvedSteering> resolveSteering(const Engine &engine,
                                            const SteeringOptions &o) {
   const ModelConfig &c = engine.config();
@@ -219,16 +288,21 @@ StatusOr<GenerationResult> generate(const Engine &engine,
   const int64_t gen = o.maxNewTokens, T = P + gen;
   if (P == 0)
     return makeError(StatusCode::kInvalidArgument, "the prompt is empty");
+  STEER_RETURN_IF_ERROR(checkSampling(o));
+  if (steer)
+    STEER_RETURN_IF_ERROR(checkSteering(engine, *steer));
   if (gen <= 0 || gen % B != 0)
     return makeError(StatusCode::kInvalidArgument, "max new tokens (", gen,
                      ") must be a positive multiple of the model's "
                      "diff_block_size (",
                      B, ")");
   const int64_t blocks = gen / B, steps = o.steps.value_or(gen);
-  if (steps <= 0 || steps % blocks != 0)
+  if (steps <= 0 || steps % blocks != 0 || steps > gen)
     return makeError(StatusCode::kInvalidArgument, "steps (", steps,
-                     ") must be a positive multiple of the number of blocks (",
-                     blocks, " = max new tokens / ", B, ")");
+                     ") must be a multiple of the number of blocks (", blocks,
+                     " = max new tokens / ", B,
+                     ") and at most max new tokens (", gen,
+                     "): a step commits at least one token");
   if (T > c.blockSize)
     return makeError(StatusCode::kOutOfRange, "prompt (", P, ") + new tokens (",
                      gen, ") exceed the model's context of ", c.blockSize);

@@ -86,6 +86,13 @@ private:
   std::map<std::string, TensorView> tensors_;
 };
 
+/// Fail-closed checks of everything the runtime acts on (Artifact::open
+/// runs them): format version, unknown fields, the model config's bounds,
+/// and per rule its concept ids, thresholds, values, layers, enums and
+/// folded tensors (present, float32, right shape, finite, in range). Errors
+/// name the file, the rule and its policy location.
+Status validateManifest(const Artifact &artifact);
+
 /// xxh64 of a whole file, as 16 lowercase hex digits.
 StatusOr<std::string> hashFile(const std::string &path);
 std::string hashHex(uint64_t h);

@@ -94,6 +94,11 @@ struct ForwardRequest {
   const Injection *injection = nullptr;
 };
 
+/// Refuses a checkpoint with a NaN or Inf in any weight, naming the tensor
+/// and index (Engine::create runs it; the scan is parallel and reads each
+/// byte once).
+Status checkWeightsFinite(const Checkpoint &checkpoint);
+
 class Engine {
 public:
   static StatusOr<std::unique_ptr<Engine>> create(const Checkpoint &checkpoint);
@@ -143,6 +148,9 @@ public:
 
   /// Checks token ids against the vocabulary; names the position.
   Status checkIds(std::span<const int64_t> ids) const;
+  /// Checks a weight intervention against the model (ids, sizes); heads()
+  /// refuses an intervention that fails, so nothing is silently skipped.
+  Status checkIntervention(const WeightIntervention &iv) const;
 
 private:
   struct Layer {

@@ -93,6 +93,15 @@ struct ResolvedSteering {
 StatusOr<ResolvedSteering> resolveSteering(const Engine &engine,
                                            const SteeringOptions &options);
 
+/// Refuses sampling settings outside their ranges (NaN included).
+Status checkSampling(const SamplingOptions &options);
+
+/// Refuses steering the model cannot apply exactly as stated: ids outside
+/// the model, non-finite values, sizes that do not match, a layer past the
+/// last block. Nothing is skipped: a rule that cannot be applied is an
+/// error (generate() calls this; so does an artifact's loader).
+Status checkSteering(const Engine &engine, const ResolvedSteering &steering);
+
 struct StepInfo {
   int64_t step = 0;
   std::vector<int64_t> positions; // committed this step

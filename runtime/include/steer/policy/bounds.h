@@ -1,9 +1,9 @@
-//===- Bounds.h - Sane ranges of policy strengths ---------------*- C++ -*-===//
+//===- bounds.h - Sane ranges of policy strengths ---------------*- C++ -*-===//
 //
-// One table for the policy front end's static checks and the steer
-// dialect's verifiers, so a policy file and hand-written IR are held to the
-// same ranges. Header only: the dialect includes it without linking the
-// front end.
+// One table for the policy front end's static checks, the steer dialect's
+// verifiers and the runtime's artifact loader, so a policy file, hand-written
+// IR and an artifact's manifest are held to the same ranges. It lives in the
+// runtime, which owns the artifact schema; header only.
 //
 //===----------------------------------------------------------------------===//
 #ifndef STEER_POLICY_BOUNDS_H
@@ -14,6 +14,7 @@ namespace steer::policy {
 /// A closed interval [lo, hi].
 struct Range {
   double lo, hi;
+  /// False for NaN.
   bool contains(double v) const { return v >= lo && v <= hi; }
 };
 

@@ -1,0 +1,222 @@
+//===- validate.cpp - Fail-closed checks of an artifact's manifest --------===//
+//
+// An artifact is input: whoever can write the file can write any manifest
+// (xxh64 catches accidents, not intent). Every number the runtime will act
+// on is checked here, at load, against the model the manifest describes:
+// concept ids, layers, thresholds, values, enums, tensor names, dtypes,
+// shapes and finiteness. A rule that could not be applied exactly as written
+// is refused, naming the file, the rule and its policy location, so that a
+// safety rule can never load and then silently not fire.
+//
+//===----------------------------------------------------------------------===//
+#include "steer/artifact/artifact.h"
+
+#include "steer/model/config.h"
+#include "steer/policy/bounds.h"
+#include "steer/text/utf8.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace steer {
+namespace {
+
+namespace pb = google::protobuf;
+using policy::Range;
+
+/// The first unknown field anywhere in `m`, as a dotted path; empty if none.
+/// Proto3 keeps fields it does not know; a runtime that ignored one could
+/// drop a meaning a newer compiler put there.
+std::string unknownField(const pb::Message &m, const std::string &at) {
+  const pb::Reflection *r = m.GetReflection();
+  if (!r->GetUnknownFields(m).empty())
+    return at.empty() ? std::string("(top level)") : at;
+  std::vector<const pb::FieldDescriptor *> fields;
+  r->ListFields(m, &fields);
+  for (const pb::FieldDescriptor *f : fields) {
+    if (f->cpp_type() != pb::FieldDescriptor::CPPTYPE_MESSAGE)
+      continue;
+    std::string here = at.empty() ? f->name() : at + "." + f->name();
+    if (f->is_repeated()) {
+      for (int i = 0; i < r->FieldSize(m, f); ++i) {
+        std::string u = unknownField(r->GetRepeatedMessage(m, f, i),
+                                     here + "[" + std::to_string(i) + "]");
+        if (!u.empty())
+          return u;
+      }
+    } else {
+      std::string u = unknownField(r->GetMessage(m, f), here);
+      if (!u.empty())
+        return u;
+    }
+  }
+  return {};
+}
+
+class ManifestChecker {
+public:
+  ManifestChecker(const Artifact &a, const ModelConfig &c)
+      : a_(a), c_(c), C_(c.concepts ? c.concepts->nConcepts : 0) {}
+
+  Status rule(const schema::Rule &r) {
+    where_ = "rule '" + r.name() + "'";
+    if (r.has_location() && !r.location().file().empty())
+      where_ += " (" + r.location().file() + ":" +
+                std::to_string(r.location().line()) + ")";
+    if (r.name().empty())
+      return bad("a rule has no name");
+    if (std::string why = unsafeTextReason(r.name(), false); !why.empty())
+      return bad("the rule name ", why);
+    if (r.has_guard()) {
+      const schema::Guard &g = r.guard();
+      if (g.concepts_size() == 0)
+        return bad("its guard lists no concept, so it could never fire");
+      for (const schema::ConceptRef &k : g.concepts())
+        STEER_RETURN_IF_ERROR(concept_(k, "guard"));
+      STEER_RETURN_IF_ERROR(
+          range("guard threshold", g.threshold(), policy::kGuardThreshold));
+    }
+    for (const schema::ConceptRef &k : r.suppress())
+      STEER_RETURN_IF_ERROR(concept_(k, "suppress"));
+    for (const schema::Clamp &cl : r.clamp()) {
+      STEER_RETURN_IF_ERROR(concept_(cl.target(), "clamp"));
+      STEER_RETURN_IF_ERROR(range("clamp value", cl.value(), policy::kClampValue));
+    }
+    if (r.has_injection())
+      STEER_RETURN_IF_ERROR(injection(r.injection()));
+    if (r.has_steer_to_response()) {
+      const schema::SteerToResponse &s = r.steer_to_response();
+      if (s.tokens() < 1)
+        return bad("steer_to_response: the target response has ", s.tokens(),
+                   " tokens");
+      STEER_RETURN_IF_ERROR(
+          tensor(s.profile_tensor(), C_, policy::kKnownWeight, "profile"));
+      if (!s.features_tensor().empty())
+        STEER_RETURN_IF_ERROR(tensor(s.features_tensor(), c_.nEmbd,
+                                     Range{-HUGE_VAL, HUGE_VAL}, "features"));
+    }
+    if (!r.has_injection() && !r.has_steer_to_response() &&
+        r.suppress_size() == 0 && r.clamp_size() == 0)
+      return bad("it has no action");
+    return okStatus();
+  }
+
+private:
+  template <typename... P> Status bad(P &&...pieces) {
+    return makeError(StatusCode::kInvalidArgument, a_.path(), ": ", where_,
+                     ": ", pieces...,
+                     "; the artifact is corrupt or was edited: recompile it "
+                     "with steerc");
+  }
+
+  Status concept_(const schema::ConceptRef &k, const char *what) {
+    if (k.head() != schema::ConceptRef::KNOWN)
+      return bad(what, " concept #", k.id(), " is not on the known head (head ",
+                 static_cast<int>(k.head()), ")");
+    if (k.id() < 0 || k.id() >= C_)
+      return bad(what, " concept id ", k.id(),
+                 " is outside the model's known concepts [0, ", C_, ")");
+    return okStatus();
+  }
+
+  Status range(const char *what, double v, Range r) {
+    if (!r.contains(v))
+      return bad(what, " ", v, " is outside [", r.lo, ", ", r.hi, "]");
+    return okStatus();
+  }
+
+  /// A float32 tensor of `n` values, each in `r` (NaN and Inf outside).
+  Status tensor(const std::string &name, int64_t n, Range r, const char *what) {
+    const TensorView *v = a_.tensor(name);
+    if (name.empty() || !v)
+      return bad("its ", what, " tensor '", name, "' is not in the artifact");
+    if (v->dtype != DType::kF32 || v->shape != std::vector<int64_t>{n})
+      return bad("its ", what, " tensor '", name, "' must be float32 [", n,
+                 "]");
+    for (int64_t i = 0; i < n; ++i) {
+      float x;
+      std::memcpy(&x, v->data + 4 * i, 4);
+      if (!std::isfinite(x) || !r.contains(x))
+        return bad("its ", what, " tensor '", name, "' holds ", x,
+                   " at index ", i);
+    }
+    return okStatus();
+  }
+
+  Status injection(const schema::Injection &in) {
+    const bool unlearn = in.kind() == schema::Injection::UNLEARN;
+    if (in.kind() != schema::Injection::AMPLIFY && !unlearn)
+      return bad("injection kind ", static_cast<int>(in.kind()),
+                 " is not amplify or unlearn");
+    if (in.concepts_size() == 0)
+      return bad("its injection names no concept");
+    for (const schema::ConceptRef &k : in.concepts())
+      STEER_RETURN_IF_ERROR(concept_(k, "injection"));
+    STEER_RETURN_IF_ERROR(range("injection target", in.target(),
+                                unlearn ? policy::kUnlearnAlpha
+                                        : policy::kTargetLogit));
+    if (!std::isfinite(in.alpha()))
+      return bad("injection alpha ", in.alpha(), " is not finite");
+    if (in.layer() < 0 || in.layer() > c_.nLayers)
+      return bad("injection layer ", in.layer(), " is outside [0, ",
+                 c_.nLayers, "]");
+    if (in.schedule() == schema::HARD_CUTOFF) {
+      STEER_RETURN_IF_ERROR(
+          range("cutoff_tokens", in.cutoff_tokens(), policy::kCutoffTokens));
+    } else if (in.schedule() != schema::FIXED) {
+      return bad("injection schedule ", static_cast<int>(in.schedule()),
+                 " is not FIXED or HARD_CUTOFF");
+    }
+    STEER_RETURN_IF_ERROR(tensor(in.direction_tensor(), c_.nEmbd,
+                                 Range{-1.0001, 1.0001}, "direction"));
+    if (unlearn) {
+      if (!in.has_relu_focal())
+        return bad("unlearn has no focal concept");
+      STEER_RETURN_IF_ERROR(concept_(in.relu_focal(), "unlearn focal"));
+      STEER_RETURN_IF_ERROR(
+          range("relu_strength", in.relu_strength(), policy::kReluStrength));
+      if (in.vocab_bias_tensor().empty())
+        return bad("unlearn has no ReLU logit mask tensor");
+    }
+    if (!in.vocab_bias_tensor().empty())
+      STEER_RETURN_IF_ERROR(tensor(in.vocab_bias_tensor(), c_.vocabSize,
+                                   Range{0, HUGE_VAL}, "vocabulary bias"));
+    return okStatus();
+  }
+
+  const Artifact &a_;
+  const ModelConfig &c_;
+  const int64_t C_;
+  std::string where_;
+};
+
+} // namespace
+
+Status validateManifest(const Artifact &a) {
+  const schema::Manifest &m = a.manifest();
+  if (m.format_version() != kArtifactVersion)
+    return makeError(StatusCode::kUnsupported, a.path(),
+                     ": the manifest's format_version is ", m.format_version(),
+                     "; this runtime reads version ", kArtifactVersion,
+                     ": recompile it with this steerc");
+  if (std::string u = unknownField(m, ""); !u.empty())
+    return makeError(StatusCode::kUnsupported, a.path(),
+                     ": the manifest has a field this runtime does not know "
+                     "(at ",
+                     u,
+                     "); it was written by a newer or a foreign compiler; "
+                     "recompile it with this steerc");
+  STEER_ASSIGN_OR_RETURN(
+      ModelConfig config,
+      parseModelConfig(m.model_config_json(), a.path() + " (model config)"));
+  if (m.rules_size() > 0 && !config.concepts)
+    return makeError(StatusCode::kInvalidArgument, a.path(),
+                     ": the manifest has rules but its model has no concept "
+                     "heads");
+  ManifestChecker check(a, config);
+  for (const schema::Rule &r : m.rules())
+    STEER_RETURN_IF_ERROR(check.rule(r));
+  return okStatus();
+}
+
+} // namespace steer
