@@ -1,6 +1,6 @@
 //===- PolicyFrontend.cpp - Parse, resolve and check policy files ---------===//
 #include "steer/Policy/PolicyFrontend.h"
-#include "steer/Policy/Bounds.h"
+#include "steer/policy/bounds.h"
 
 #include "schema/policy.pb.h"
 #include "steer/artifact/artifact.h"
@@ -8,8 +8,10 @@
 #include "steer/io/file.h"
 #include "steer/model/checkpoint.h"
 #include "steer/text/tokenizer.h"
+#include "steer/text/utf8.h"
 
 #include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/stubs/logging.h>
 #include <google/protobuf/text_format.h>
 #include <xxhash.h>
 
@@ -101,6 +103,13 @@ size_t editDistance(const std::string &a, const std::string &b) {
   return prev[b.size()];
 }
 
+/// Rule names appear in diffs, logs and HTTP responses: one printable line.
+std::string badName(std::string_view name) {
+  if (name.size() > 128)
+    return "is " + std::to_string(name.size()) + " bytes; keep it under 128";
+  return unsafeTextReason(name, /*allowNewlines=*/false);
+}
+
 } // namespace
 
 ConceptResolution resolveConcept(const std::string &ref, int64_t nConcepts,
@@ -111,10 +120,13 @@ ConceptResolution resolveConcept(const std::string &ref, int64_t nConcepts,
     return out;
   };
   if (!ref.empty() && ref[0] == '#') {
-    char *end = nullptr;
-    long long id = std::strtoll(ref.c_str() + 1, &end, 10);
-    if (ref.size() < 2 || *end != '\0')
+    // Digits only: strtoll alone would take "#+3", "# 3" and "#-0".
+    bool digits = ref.size() >= 2 && ref.size() <= 12;
+    for (size_t i = 1; i < ref.size() && digits; ++i)
+      digits = ref[i] >= '0' && ref[i] <= '9';
+    if (!digits)
       return fail("'" + ref + "' is not a concept id; write #<number>");
+    long long id = std::strtoll(ref.c_str() + 1, nullptr, 10);
     if (id < 0 || id >= nConcepts)
       return fail("concept id " + std::to_string(id) +
                   " is out of range: the model has " +
@@ -216,14 +228,50 @@ struct Context {
     return out;
   }
 
-  void checkLayer(int64_t layer, const SourceLoc &where) {
+  void checkLayer(int64_t layer, const SourceLoc &where, bool isDefault) {
     if (layer < 0 || layer > config.nLayers)
-      diags.error(where, "layer " + std::to_string(layer) +
+      diags.error(where, std::string(isDefault ? "the default " : "") +
+                             "layer " + std::to_string(layer) +
                              " is out of range: the model has " +
                              std::to_string(config.nLayers) +
                              " layers (use 0 to " +
-                             std::to_string(config.nLayers) + ")");
+                             std::to_string(config.nLayers) + ")" +
+                             (isDefault ? "; set 'layer'" : ""));
   }
+
+  /// A concept listed twice in one list is a typo or a merge gone wrong.
+  void checkDuplicates(const std::vector<ConceptUse> &uses, const char *list) {
+    std::map<int64_t, const ConceptUse *> seen;
+    for (const ConceptUse &u : uses)
+      if (auto [it, fresh] = seen.emplace(u.id, &u); !fresh)
+        diags.error(u.loc, "concept '" + u.written + "' is listed twice in " +
+                               list + " (first at line " +
+                               std::to_string(it->second->loc.line) + ")");
+  }
+
+  /// Two rules (or two items of one) that set one concept's weight to
+  /// different values: whichever the runtime applied last would win, so
+  /// the policy would mean something other than it says.
+  void setWeight(const ConceptUse &u, float value, const std::string &rule,
+                 const char *how) {
+    auto [it, fresh] = weights.emplace(u.id, WeightSet{value, rule, how, u.loc});
+    if (fresh || it->second.value == value)
+      return;
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "%g here (%s), but rule '%s' sets it to "
+                  "%g (%s, line %d)", value, how, it->second.rule.c_str(),
+                  it->second.value, it->second.how, it->second.loc.line);
+    diags.error(u.loc, "concept '" + u.written + "' is set to " + buf +
+                           "; one concept takes one value");
+  }
+
+  struct WeightSet {
+    float value;
+    std::string rule;
+    const char *how;
+    SourceLoc loc;
+  };
+  std::map<int64_t, WeightSet> weights;
 
   void checkRange(double v, Range r, const char *what, const SourceLoc &where) {
     if (!r.contains(v)) {
@@ -255,10 +303,29 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
   out.path = path;
   STEER_ASSIGN_OR_RETURN(out.source, readFile(path),
                          "while reading the policy");
+  // A UTF-8 byte order mark (editors on Windows write one) is not text.
+  if (out.source.rfind("\xEF\xBB\xBF", 0) == 0)
+    out.source.erase(0, 3);
   Diagnostics diags(path, out.source);
+  if (size_t bad = 0; !isValidUtf8(out.source, bad)) {
+    size_t line = 1 + std::count(out.source.begin(), out.source.begin() + bad,
+                                 '\n');
+    size_t nl = out.source.rfind('\n', bad == 0 ? 0 : bad - 1);
+    size_t col = bad - (nl == std::string::npos || bad == 0 ? 0 : nl + 1) + 1;
+    char byte[8];
+    std::snprintf(byte, sizeof(byte), "0x%02x",
+                  static_cast<unsigned char>(out.source[bad]));
+    diags.error(diags.at(static_cast<int>(line) - 1, static_cast<int>(col) - 1),
+                std::string("invalid UTF-8 (byte ") + byte +
+                    "); policy files are UTF-8 text");
+    return diags.status();
+  }
   schema::policy::Policy proto;
   pb::TextFormat::ParseInfoTree tree;
   ParseErrors errors(diags);
+  // Every parse problem reaches `errors` with its position; protobuf's own
+  // log lines would only repeat them without one.
+  pb::LogSilencer quiet;
   pb::TextFormat::Parser parser;
   parser.RecordErrorsTo(&errors);
   parser.WriteLocationsTo(&tree);
@@ -269,6 +336,10 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
                      ": the model is not interpretable; policies steer "
                      "concepts, which it does not have");
   out.description = proto.description();
+  if (std::string why = unsafeTextReason(proto.description()); !why.empty())
+    diags.error(Context{config, labels, diags, &tree}.loc(&tree, proto,
+                                                          "description"),
+                "the description " + why);
 
   Context ctx{config, labels, diags, &tree};
   std::map<std::string, SourceLoc> names;
@@ -282,6 +353,8 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
     if (pr.name().empty()) {
       diags.error(rule.loc, "rule " + std::to_string(r + 1) +
                                 " has no name; add name: \"...\"");
+    } else if (std::string why = badName(pr.name()); !why.empty()) {
+      diags.error(ctx.loc(rt, pr, "name"), "rule name " + why);
     } else if (auto it = names.find(pr.name()); it != names.end()) {
       diags.error(ctx.loc(rt, pr, "name"),
                   "duplicate rule name '" + pr.name() + "' (first at line " +
@@ -306,10 +379,14 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
       if (pr.when().concepts_size() == 0)
         diags.error(ctx.loc(rt, pr, "when"),
                     "empty guard: 'when' needs at least one concept");
-      ctx.checkRange(g.threshold, kGuardThreshold, "guard threshold",
-                     pr.when().threshold() != 0
-                         ? ctx.loc(gt, pr.when(), "threshold")
-                         : ctx.loc(rt, pr, "when"));
+      ctx.checkDuplicates(g.concepts, "the guard");
+      if (!pr.when().has_threshold())
+        diags.error(ctx.loc(rt, pr, "when"),
+                    "'when' needs a threshold (a known weight in (0, 1), "
+                    "e.g. threshold: 0.5)");
+      else
+        ctx.checkRange(g.threshold, kGuardThreshold, "guard threshold",
+                       ctx.loc(gt, pr.when(), "threshold"));
       rule.guard = g;
     }
     if (pr.has_suppress()) {
@@ -319,8 +396,11 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
       if (pr.suppress().concepts_size() == 0)
         diags.error(ctx.loc(rt, pr, "suppress"),
                     "'suppress' needs at least one concept");
-      for (const ConceptUse &u : rule.suppress)
+      ctx.checkDuplicates(rule.suppress, "'suppress'");
+      for (const ConceptUse &u : rule.suppress) {
         suppressed.emplace(u.id, rule.name);
+        ctx.setWeight(u, 0.0f, rule.name, "suppressed");
+      }
     }
     if (pr.has_amplify()) {
       const auto &pa = pr.amplify();
@@ -330,19 +410,28 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
       if (pa.concepts_size() == 0)
         diags.error(ctx.loc(rt, pr, "amplify"),
                     "'amplify' needs at least one concept");
-      if (pa.target_logit() != 0)
+      ctx.checkDuplicates(a.concepts, "'amplify'");
+      // Absent fields take the defaults; written ones are honoured as
+      // written (0 included) or refused at their position.
+      if (pa.has_target_logit())
         a.targetLogit = pa.target_logit();
-      if (pa.layer() != 0)
+      if (pa.has_layer())
         a.layer = pa.layer();
+      if (pa.has_schedule() &&
+          !schema::policy::Schedule_IsValid(pa.schedule()))
+        diags.error(ctx.loc(at, pa, "schedule"),
+                    "schedule " + std::to_string(pa.schedule()) +
+                        " is not a schedule; use FIXED or HARD_CUTOFF");
       if (pa.schedule() == schema::policy::FIXED)
         a.schedule = Schedule::kFixed;
-      if (pa.cutoff_tokens() != 0)
+      if (pa.has_cutoff_tokens())
         a.cutoffTokens = pa.cutoff_tokens();
-      ctx.checkLayer(a.layer, pa.layer() ? ctx.loc(at, pa, "layer")
-                                         : ctx.loc(rt, pr, "amplify"));
+      ctx.checkLayer(a.layer, pa.has_layer() ? ctx.loc(at, pa, "layer")
+                                             : ctx.loc(rt, pr, "amplify"),
+                     !pa.has_layer());
       ctx.checkRange(a.targetLogit, kTargetLogit, "target_logit",
                      ctx.loc(at, pa, "target_logit"));
-      if (a.schedule == Schedule::kFixed && pa.cutoff_tokens() != 0)
+      if (a.schedule == Schedule::kFixed && pa.has_cutoff_tokens())
         diags.error(ctx.loc(at, pa, "cutoff_tokens"),
                     "cutoff_tokens only applies to the HARD_CUTOFF schedule");
       ctx.checkRange(a.cutoffTokens, kCutoffTokens, "cutoff_tokens",
@@ -355,11 +444,19 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
       const auto &pc = pr.clamp(c);
       const auto *ct = nested(rt, pr, "clamp", c);
       ClampSpec spec;
-      if (auto u = ctx.resolve(pc.target(), ctx.loc(ct, pc, "target")))
-        spec.concept_ = *u;
+      std::optional<ConceptUse> target =
+          ctx.resolve(pc.target(), ctx.loc(ct, pc, "target"));
+      if (target)
+        spec.concept_ = *target;
       spec.value = pc.value();
-      ctx.checkRange(spec.value, kClampValue, "clamp value",
-                     ctx.loc(ct, pc, "value"));
+      if (!pc.has_value())
+        diags.error(ctx.loc(rt, pr, "clamp", c),
+                    "'clamp' needs a value (the weight to hold, in [0, 1])");
+      else
+        ctx.checkRange(spec.value, kClampValue, "clamp value",
+                       ctx.loc(ct, pc, "value"));
+      if (target && pc.has_value())
+        ctx.setWeight(*target, spec.value, rule.name, "clamped");
       rule.clamps.push_back(spec);
     }
     if (pr.has_steer_to_response()) {
@@ -368,6 +465,10 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
       if (s.response.empty())
         diags.error(ctx.loc(rt, pr, "steer_to_response"),
                     "'steer_to_response' needs a non-empty response");
+      else if (std::string why = unsafeTextReason(s.response); !why.empty())
+        diags.error(ctx.loc(nested(rt, pr, "steer_to_response"),
+                            pr.steer_to_response(), "response"),
+                    "the response " + why);
       rule.steerToResponse = s;
     }
     if (pr.has_unlearn()) {
@@ -377,13 +478,15 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
       if (auto f = ctx.resolve(pu.focal(), ctx.loc(ut, pu, "focal")))
         u.focal = *f;
       u.group = ctx.resolveAll(ut, pu, "group", pu.group());
-      if (pu.alpha() != 0)
+      ctx.checkDuplicates(u.group, "'group'");
+      if (pu.has_alpha())
         u.alpha = pu.alpha();
-      u.layer = pu.layer() != 0 ? pu.layer() : config.nLayers / 2;
-      if (pu.relu_strength() != 0)
+      u.layer = pu.has_layer() ? pu.layer() : config.nLayers / 2;
+      if (pu.has_relu_strength())
         u.reluStrength = pu.relu_strength();
-      ctx.checkLayer(u.layer, pu.layer() ? ctx.loc(ut, pu, "layer")
-                                         : ctx.loc(rt, pr, "unlearn"));
+      ctx.checkLayer(u.layer, pu.has_layer() ? ctx.loc(ut, pu, "layer")
+                                             : ctx.loc(rt, pr, "unlearn"),
+                     !pu.has_layer());
       ctx.checkRange(u.alpha, kUnlearnAlpha, "alpha", ctx.loc(ut, pu, "alpha"));
       ctx.checkRange(u.reluStrength, kReluStrength, "relu_strength",
                      ctx.loc(ut, pu, "relu_strength"));
