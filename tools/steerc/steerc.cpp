@@ -11,7 +11,9 @@
 #include "steer/Policy/PolicyFrontend.h"
 #include "steer/Policy/PolicyImport.h"
 #include "steer/exec/engine.h"
+#include "steer/io/file.h"
 #include "steer/model/checkpoint.h"
+#include "steer/text/utf8.h"
 #include "steer/text/tokenizer.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -163,9 +165,11 @@ int compilePolicy(const ::steer::Checkpoint &checkpoint, EmitKind kind) {
   auto checked = ::steer::policy::checkPolicy(
       policyPath, checkpoint.config(), table, engine->get(), tokenizer->get());
   if (!checked.ok()) {
-    errs() << std::string(checked.status().message()) << "\n";
+    // Diagnostics quote the policy's lines: escaped, so a control byte in
+    // the file cannot restyle the terminal reading them.
+    errs() << ::steer::displayText(checked.status().message()) << "\n";
     for (const std::string &line : checked.status().context())
-      errs() << "  " << line << "\n";
+      errs() << "  " << ::steer::displayText(line) << "\n";
     return 2;
   }
   if (kind == EmitKind::Mlir)
@@ -223,6 +227,16 @@ int main(int argc, char **argv) {
   if (optLevel != 0 && optLevel != 2)
     return fail("error: -O" + std::to_string(optLevel) +
                 " is not a level; use -O0 or -O2");
+
+  // Before any work: -o must not destroy an input (the policy, the label
+  // table, the checkpoint's own files) or replace a device node.
+  {
+    const std::string inputs[] = {policyPath, labelsPath};
+    const std::string model[] = {modelDir};
+    ::steer::Status s = ::steer::checkOutputPath(outputPath, inputs, model);
+    if (!s.ok())
+      return fail(s.toString());
+  }
 
   auto checkpoint = ::steer::Checkpoint::open(modelDir);
   if (!checkpoint.ok())

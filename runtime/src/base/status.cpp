@@ -1,5 +1,6 @@
 //===- status.cpp - Errors for the Steer runtime --------------------------===//
 #include "steer/base/status.h"
+#include "steer/text/utf8.h"
 
 namespace steer {
 
@@ -56,11 +57,14 @@ Status &&Status::withContext(std::string line) && {
 std::string Status::toString() const {
   if (ok())
     return "ok";
+  // Messages quote input (names, paths, policy lines): printed as they
+  // are, a control character or a bidi override in one would restyle the
+  // terminal or hide text.
   std::string out = "error: ";
-  out += state_->message;
+  out += displayText(state_->message);
   for (const std::string &line : state_->context) {
     out += "\n  ";
-    out += line;
+    out += displayText(line);
   }
   return out;
 }

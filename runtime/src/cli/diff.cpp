@@ -2,6 +2,7 @@
 #include "steer/cli/diff.h"
 
 #include "steer/text/tokenizer.h"
+#include "steer/text/utf8.h"
 
 #include <nlohmann/json.hpp>
 
@@ -76,7 +77,8 @@ std::vector<std::pair<std::string, std::string>> fields(const schema::Rule &r) {
   }
   if (r.has_steer_to_response())
     f.push_back(
-        {"steer to response", "\"" + r.steer_to_response().response() + "\""});
+        {"steer to response",
+         "\"" + displayText(r.steer_to_response().response(), false) + "\""});
   return f;
 }
 
@@ -232,7 +234,7 @@ StatusOr<DiffResult> diffArtifacts(const Artifact &a, const Artifact &b,
     j["equal"] = out.equal;
     j["changes"] = changes;
     j["kernel_plan_changes"] = planChanges;
-    out.report = j.dump(2) + "\n";
+    out.report = j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
     return out;
   }
   if (format == DiffFormat::kMarkdown) {
@@ -253,6 +255,7 @@ StatusOr<DiffResult> diffArtifacts(const Artifact &a, const Artifact &b,
       for (const std::string &l : planLines)
         out.report += "- `" + l + "`\n";
     }
+    out.report = displayText(out.report);
     return out;
   }
   out.report = "--- " + a.path() + "\n+++ " + b.path() + "\n";
@@ -265,6 +268,7 @@ StatusOr<DiffResult> diffArtifacts(const Artifact &a, const Artifact &b,
     for (const std::string &l : planLines)
       out.report += "  " + l + "\n";
   }
+  out.report = displayText(out.report);
   return out;
 }
 
@@ -289,7 +293,7 @@ StatusOr<std::string> describeArtifact(const Artifact &a) {
   for (const auto &e : m.tensors())
     s += "tensor " + e.name() + " " + std::to_string(e.size()) +
          " bytes, xxh64 " + hashHex(e.xxh64()) + "\n";
-  return s;
+  return displayText(s);
 }
 
 } // namespace steer::cli

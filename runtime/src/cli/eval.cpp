@@ -421,9 +421,18 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
   if (o.maxNewTokens <= 0)
     return makeError(StatusCode::kInvalidArgument,
                      "--max-new-tokens must be positive");
-  if (o.bootstrap < 0)
+  if (o.bootstrap < 0 || o.bootstrap > 1000000)
     return makeError(StatusCode::kInvalidArgument,
-                     "--bootstrap must be >= 0");
+                     "--bootstrap must be in [0, 1000000], got ", o.bootstrap);
+  if (o.maxNewTokens > kMaxContext)
+    return makeError(StatusCode::kInvalidArgument,
+                     "--max-new-tokens must be at most ", kMaxContext);
+  if (!o.samples.empty()) {
+    const std::string inputs[] = {o.model, o.evalSet, o.lexicons, o.fluency};
+    const std::string model[] = {o.model};
+    STEER_RETURN_IF_ERROR(checkOutputPath(o.samples, inputs, model),
+                          "--samples");
+  }
   STEER_ASSIGN_OR_RETURN(std::vector<Row> rows, readEvalSet(o.evalSet));
   if (o.limit > 0 && static_cast<int64_t>(rows.size()) > o.limit)
     rows.resize(o.limit);
@@ -569,7 +578,7 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
         j["coverage"] = a.coverage;
       if (m.artifact)
         j["rules_fired"] = a.fired;
-      out += j.dump() + "\n";
+      out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     }
     STEER_RETURN_IF_ERROR(writeFileAtomic(o.samples, out));
   }
@@ -609,7 +618,7 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
       j["metrics"]["masked-token NLL"]["tokens"] = fluencyTokens;
     j["judges"] = {{"harm_and_refusal", bothFire},
                    {"harmful_prompt_neither", neither}};
-    return j.dump(2) + "\n";
+    return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   }
 
   std::string out;

@@ -112,7 +112,7 @@ StatusOr<std::string> inspect(const InspectOptions &options) {
                    {"unknown", labels->count(ConceptHead::kUnknown)}};
   j["ignored_config_keys"] = c.ignoredKeys;
   if (options.json)
-    return j.dump(2) + "\n";
+    return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 
   std::string out;
   char line[512];

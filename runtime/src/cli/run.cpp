@@ -55,22 +55,32 @@ StatusOr<SamplingOptions> sampling(const GenerateOptions &o) {
     s.entropySampling = false;
     s.temperature = o.temperature.value_or(1.0);
     s.topP = o.topP.value_or(1.0);
-    if (s.temperature < 0 || s.topP < 0 || s.topP > 1)
+    // Written so that NaN fails: !(lo <= x && x <= hi).
+    if (!(0 <= s.temperature && s.temperature <= 100))
       return makeError(StatusCode::kInvalidArgument,
-                       "--temperature must be >= 0 and --top-p in [0, 1]");
+                       "--temperature must be in [0, 100], got ",
+                       s.temperature);
+    if (!(0 <= s.topP && s.topP <= 1))
+      return makeError(StatusCode::kInvalidArgument,
+                       "--top-p must be in [0, 1], got ", s.topP);
   }
   s.maxNewTokens = o.maxNewTokens;
   s.steps = o.steps;
   s.seed = o.seed;
   if (!o.greedy)
     s.repetitionPenalty = o.repetitionPenalty;
-  if (o.repetitionPenalty < 1)
+  if (!(1 <= o.repetitionPenalty && o.repetitionPenalty <= 1000))
     return makeError(StatusCode::kInvalidArgument,
-                     "--repetition-penalty must be >= 1, got ",
+                     "--repetition-penalty must be in [1, 1000], got ",
                      o.repetitionPenalty);
   s.cfgScale = o.cfgScale;
-  if (o.cfgScale < 0)
-    return makeError(StatusCode::kInvalidArgument, "--cfg-scale must be >= 0");
+  if (!(0 <= o.cfgScale && o.cfgScale <= 1000))
+    return makeError(StatusCode::kInvalidArgument,
+                     "--cfg-scale must be in [0, 1000], got ", o.cfgScale);
+  if (o.maxNewTokens > kMaxContext)
+    return makeError(StatusCode::kInvalidArgument,
+                     "--max-new-tokens must be at most ", kMaxContext,
+                     ", got ", o.maxNewTokens);
   s.useCache = !o.noCache;
   if (!o.stopTokens.empty()) {
     STEER_ASSIGN_OR_RETURN(s.stopTokens,
@@ -194,7 +204,7 @@ StatusOr<std::string> generate(const GenerateOptions &o) {
            : 0.0},
       {"rows_computed", g.result.rowsComputed},
       {"kv_cache", !o.noCache}};
-  return j.dump(2) + "\n";
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 StatusOr<std::string> explain(const ExplainOptions &o) {
@@ -274,7 +284,7 @@ StatusOr<std::string> explain(const ExplainOptions &o) {
              {"contribution", ch.entries[i].contribution}});
       j["chunks"].push_back(cj);
     }
-    return j.dump(2) + "\n";
+    return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   }
   std::string out = firedLine(probe, policy);
   out += decode(*probe.tokenizer, result.generated) + "\n";
@@ -307,9 +317,13 @@ StatusOr<std::string> explain(const ExplainOptions &o) {
 }
 
 StatusOr<std::string> forward(const ForwardOptions &o) {
-  STEER_ASSIGN_OR_RETURN(Loaded m, load(o.input));
   if (o.dump.empty())
     return makeError(StatusCode::kInvalidArgument, "--dump FILE is required");
+  {
+    const std::string model[] = {o.input.dir};
+    STEER_RETURN_IF_ERROR(checkOutputPath(o.dump, model, model), "--dump");
+  }
+  STEER_ASSIGN_OR_RETURN(Loaded m, load(o.input));
   const Engine &e = *m.engine;
   ForwardRequest req;
   req.hidden = req.composed = true;
@@ -442,7 +456,7 @@ StatusOr<std::string> embed(const EmbedOptions &o) {
     j["tokens"] = T;
     j["embedding"] = o.pooling == "none" ? nlohmann::ordered_json(rows)
                                          : nlohmann::ordered_json(rows[0]);
-    return j.dump() + "\n";
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   }
   std::string s;
   char buf[32];

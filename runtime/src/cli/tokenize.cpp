@@ -61,7 +61,7 @@ StatusOr<std::string> tokenize(const TokenizeOptions &options) {
                              tok->decode(std::span<const int64_t>(&id, 1)));
       j["tokens"].push_back(piece);
     }
-    return j.dump() + "\n";
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   }
   std::string out;
   for (size_t i = 0; i < all.size(); ++i) {

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
@@ -24,7 +26,9 @@ Status osError(std::string_view what, const std::string &path) {
 /// the use in errors. The caller closes the descriptor.
 StatusOr<int> openRegular(const std::string &path, const char *what,
                           struct stat &st) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+  // writer forever; it is refused below as not a regular file.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0)
     return osError("open", path);
   if (::fstat(fd, &st) != 0) {
@@ -35,9 +39,12 @@ StatusOr<int> openRegular(const std::string &path, const char *what,
   if (!S_ISREG(st.st_mode)) {
     ::close(fd);
     return makeError(StatusCode::kInvalidArgument, "cannot ", what, " ", path,
-                     S_ISDIR(st.st_mode) ? ": it is a directory"
-                                         : ": not a regular file");
+                     S_ISDIR(st.st_mode)    ? ": it is a directory"
+                     : S_ISFIFO(st.st_mode) ? ": it is a pipe (FIFO), not a "
+                                              "regular file"
+                                            : ": not a regular file");
   }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
   return fd;
 }
 
@@ -106,6 +113,52 @@ writeFileAtomic(const std::string &path,
     Status s = osError("rename into place", path);
     ::unlink(tmp.c_str());
     return s;
+  }
+  return okStatus();
+}
+
+Status checkOutputPath(const std::string &path,
+                       std::span<const std::string> inputs,
+                       std::span<const std::string> protectedDirs) {
+  if (path == "-")
+    return okStatus();
+  auto refuse = [&](auto &&...why) {
+    return makeError(StatusCode::kInvalidArgument, "refusing to write ", path,
+                     ": ", why...);
+  };
+  if (path.empty())
+    return refuse("the output path is empty");
+  struct stat out;
+  if (::stat(path.c_str(), &out) == 0) {
+    if (!S_ISREG(out.st_mode))
+      return refuse(S_ISDIR(out.st_mode) ? "it is a directory"
+                                         : "it is not a regular file (a "
+                                           "device, pipe or socket)",
+                    "; give a regular file's path");
+    for (const std::string &in : inputs) {
+      struct stat st;
+      if (!in.empty() && ::stat(in.c_str(), &st) == 0 &&
+          st.st_dev == out.st_dev && st.st_ino == out.st_ino)
+        return refuse("it is the input ", in,
+                      "; writing it would destroy it");
+    }
+  }
+  // The directory the output lands in, resolved, against each protected
+  // directory, resolved.
+  std::string parent = path.substr(0, path.find_last_of('/') + 1);
+  if (parent.empty())
+    parent = ".";
+  char buf[PATH_MAX];
+  if (!::realpath(parent.c_str(), buf))
+    return refuse("its directory ", parent, " does not exist");
+  std::string where = std::string(buf) + "/";
+  for (const std::string &dir : protectedDirs) {
+    if (dir.empty() || !::realpath(dir.c_str(), buf))
+      continue;
+    std::string guarded = std::string(buf) + "/";
+    if (where.compare(0, guarded.size(), guarded) == 0)
+      return refuse("it is inside ", dir,
+                    ", the model being read; write it elsewhere");
   }
   return okStatus();
 }

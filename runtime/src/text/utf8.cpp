@@ -3,6 +3,7 @@
 #include "steer/text/tokenizer.h"
 
 #include <cstdint>
+#include <cstdio>
 
 namespace steer {
 namespace {
@@ -49,7 +50,77 @@ int validPrefix(std::string_view s, size_t i, const Lead &l) {
   return k;
 }
 
+/// Length of a bidirectional override or isolate at `i` (U+202A..U+202E,
+/// U+2066..U+2069: E2 80 AA..AE, E2 81 A6..A9), else 0.
+int bidiControl(std::string_view s, size_t i) {
+  if (i + 2 >= s.size() || static_cast<uint8_t>(s[i]) != 0xe2)
+    return 0;
+  uint8_t b1 = static_cast<uint8_t>(s[i + 1]), b2 = static_cast<uint8_t>(s[i + 2]);
+  return (b1 == 0x80 && b2 >= 0xaa && b2 <= 0xae) ||
+                 (b1 == 0x81 && b2 >= 0xa6 && b2 <= 0xa9)
+             ? 3
+             : 0;
+}
+
+bool isControl(uint8_t c, bool allowNewlines) {
+  return (c < 0x20 || c == 0x7f) && !(allowNewlines && (c == '\n' || c == '\t'));
+}
+
 } // namespace
+
+std::string displayText(std::string_view s, bool keepNewlines) {
+  static const char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size();) {
+    const uint8_t c = static_cast<uint8_t>(s[i]);
+    if (int n = bidiControl(s, i)) {
+      uint8_t b1 = static_cast<uint8_t>(s[i + 1]), b2 = static_cast<uint8_t>(s[i + 2]);
+      unsigned cp = ((0xe2 & 0x0f) << 12) | ((b1 & 0x3f) << 6) | (b2 & 0x3f);
+      char buf[16];
+      std::snprintf(buf, sizeof(buf), "\\u{%04x}", cp);
+      out += buf;
+      i += n;
+      continue;
+    }
+    if (isControl(c, keepNewlines)) {
+      out += c == '\n' ? "\\n" : c == '\t' ? "\\t" : c == '\r' ? "\\r" : "";
+      if (c != '\n' && c != '\t' && c != '\r') {
+        out += "\\x";
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+      }
+      ++i;
+      continue;
+    }
+    Lead l = lead(c);
+    if (l.length == 0 || validPrefix(s, i, l) != l.length) {
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+      ++i;
+      continue;
+    }
+    out.append(s.substr(i, l.length));
+    i += l.length;
+  }
+  return out;
+}
+
+std::string unsafeTextReason(std::string_view s, bool allowNewlines) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const uint8_t c = static_cast<uint8_t>(s[i]);
+    if (isControl(c, allowNewlines)) {
+      char buf[96];
+      std::snprintf(buf, sizeof(buf),
+                    "holds the control character 0x%02x at byte %zu", c, i);
+      return buf;
+    }
+    if (bidiControl(s, i))
+      return "holds a bidirectional override at byte " + std::to_string(i);
+  }
+  return {};
+}
 
 bool isValidUtf8(std::string_view s, size_t &badAt) {
   for (size_t i = 0; i < s.size();) {

@@ -36,6 +36,16 @@ inline Status writeFileAtomic(const std::string &path, std::string_view data) {
 
 /// A read-only memory map of a whole file. Move-only; unmaps on destruction.
 /// Views into `data()` stay valid as long as the MappedFile lives.
+/// Checks that `path` may be written as a tool's output before any work is
+/// done: an existing target must be a regular file (never a device node,
+/// FIFO or directory), must not be one of `inputs` (compared by inode, so
+/// links and other spellings count), and must not lie inside one of
+/// `protectedDirs` (e.g. the checkpoint being compiled). "-" (stdout) is
+/// always allowed.
+Status checkOutputPath(const std::string &path,
+                       std::span<const std::string> inputs,
+                       std::span<const std::string> protectedDirs);
+
 class MappedFile {
 public:
   static StatusOr<MappedFile> open(const std::string &path);
