@@ -13,7 +13,7 @@ debs=(
   build-essential cmake ninja-build pkg-config python3 python3-numpy
   llvm-19-dev llvm-19-tools libmlir-19-dev mlir-19-tools
   protobuf-compiler libprotobuf-dev
-  libcli11-dev nlohmann-json3-dev libpcre2-dev libxxhash-dev
+  libcli11-dev nlohmann-json3-dev libpcre2-dev libxxhash-dev libsodium-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev
   clang clang-format libclang-rt-dev

@@ -5,6 +5,7 @@
 // names the file, field and position; nothing is printed to stdout then.
 //
 //===----------------------------------------------------------------------===//
+#include "steer/artifact/artifact.h"
 #include "steer/backend/backend.h"
 #include "steer/cli/commands.h"
 
@@ -83,6 +84,9 @@ int main(int argc, char **argv) {
   // Commands that run a model share the input and generation options.
   auto addInput = [](CLI::App *cmd, steer::cli::ModelInput &in) {
     cmd->add_option("model", in.dir, "checkpoint directory or compiled artifact (.steer)")->required();
+    cmd->add_option("--require-signature", in.requireSignature,
+                    "verify-key file (steer-run keygen): run only an "
+                    "artifact signed with its key");
     auto *prompt = cmd->add_option("--prompt", in.prompt, "prompt text");
     auto *ids =
         cmd->add_option("--ids", in.ids, "prompt token ids, e.g. 1,2,3");
@@ -150,6 +154,13 @@ int main(int argc, char **argv) {
       ->capture_default_str();
   embedCmd->add_flag("--json", embed.json, "JSON output");
 
+  std::string keyPrefix;
+  CLI::App *keygenCmd = app.add_subcommand(
+      "keygen", "make an Ed25519 key pair for signing artifacts: PREFIX.key "
+                "(secret, for steerc --sign-key) and PREFIX.pub (for "
+                "--require-signature)");
+  keygenCmd->add_option("prefix", keyPrefix, "output path prefix")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
@@ -158,6 +169,17 @@ int main(int argc, char **argv) {
   }
   if (*devices)
     return runDevices();
+  if (*keygenCmd) {
+    steer::Status s = steer::generateSigningKey(keyPrefix);
+    if (!s.ok()) {
+      std::fprintf(stderr, "steer-run: %s\n", s.toString().c_str());
+      return 2;
+    }
+    std::printf("wrote %s.key (secret: keep it with the compiler) and "
+                "%s.pub (give it to deployments)\n",
+                keyPrefix.c_str(), keyPrefix.c_str());
+    return 0;
+  }
   if (*inspectCmd)
     return finish(steer::cli::inspect(inspect));
   if (*tokenizeCmd)

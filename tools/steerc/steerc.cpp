@@ -10,6 +10,7 @@
 #include "steer/Passes/Passes.h"
 #include "steer/Policy/PolicyFrontend.h"
 #include "steer/Policy/PolicyImport.h"
+#include "steer/artifact/artifact.h"
 #include "steer/exec/engine.h"
 #include "steer/io/file.h"
 #include "steer/model/checkpoint.h"
@@ -67,6 +68,12 @@ cl::opt<bool> thin("thin",
                    cl::desc("Link the checkpoint by path and content hash "
                             "instead of embedding its weights"),
                    cl::init(false));
+cl::opt<std::string>
+    signKeyPath("sign-key",
+                cl::desc("Sign the artifact with this secret key (made by "
+                         "steer-run keygen); deployments check it with "
+                         "steer-run --require-signature"),
+                cl::value_desc("file"), cl::init(""));
 cl::opt<unsigned> optLevel("O",
                            cl::desc("Optimisation level (0: keep every "
                                     "intervention explicit; 2: fold)"),
@@ -197,9 +204,16 @@ int compilePolicy(const ::steer::Checkpoint &checkpoint, EmitKind kind) {
         mlir::steer::collectCompiledPolicy(*module, checked->source);
     if (failed(compiled))
       return 2;
+    std::optional<::steer::SigningKey> key;
+    if (!signKeyPath.empty()) {
+      auto loaded = ::steer::loadSigningKey(signKeyPath);
+      if (!loaded.ok())
+        return fail(loaded.status().toString());
+      key = *loaded;
+    }
     ::steer::Status s = ::steer::policy::writePolicyArtifact(
         *compiled, checkpoint, "O" + std::to_string(optLevel), !thin,
-        outputPath, progress);
+        outputPath, progress, key ? &*key : nullptr);
     if (!s.ok())
       return fail(s.toString());
     return 0;
@@ -231,7 +245,7 @@ int main(int argc, char **argv) {
   // Before any work: -o must not destroy an input (the policy, the label
   // table, the checkpoint's own files) or replace a device node.
   {
-    const std::string inputs[] = {policyPath, labelsPath};
+    const std::string inputs[] = {policyPath, labelsPath, signKeyPath};
     const std::string model[] = {modelDir};
     ::steer::Status s = ::steer::checkOutputPath(outputPath, inputs, model);
     if (!s.ok())
@@ -246,6 +260,9 @@ int main(int argc, char **argv) {
     emit = policyPath.empty() ? EmitKind::Mlir : EmitKind::Artifact;
   if (policyPath.empty() && emit != EmitKind::Mlir)
     return fail("error: --emit=profile and --emit=artifact need a POLICY file");
+  if (!signKeyPath.empty() && emit != EmitKind::Artifact)
+    return fail("error: --sign-key signs artifacts; it has no meaning with "
+                "--emit=mlir or --emit=profile");
   if (emit == EmitKind::Artifact && outputPath == "-")
     return fail("error: an artifact is binary; give the output file with -o");
   if (!policyPath.empty())

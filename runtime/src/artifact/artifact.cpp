@@ -1,6 +1,8 @@
 //===- artifact.cpp - Compiled Steer artifacts ----------------------------===//
 #include "steer/artifact/artifact.h"
 
+#include "sign.h"
+
 #include "steer/model/checkpoint.h"
 
 #include <google/protobuf/io/coded_stream.h>
@@ -94,7 +96,7 @@ StatusOr<std::string> hashFile(const std::string &path) {
 
 Status writeArtifact(const std::string &path, schema::Manifest manifest,
                      std::vector<ArtifactTensor> tensors, bool selfContained,
-                     const Progress &progress) {
+                     const Progress &progress, const SigningKey *signWith) {
   manifest.set_format_version(kArtifactVersion);
   manifest.set_self_contained(selfContained);
   manifest.clear_tensors();
@@ -134,13 +136,19 @@ Status writeArtifact(const std::string &path, schema::Manifest manifest,
   const uint64_t dataOffset = (kHeader + body.size() + 63) / 64 * 64;
   std::string header(kArtifactMagic, 8);
   putU32(header, kArtifactVersion);
-  putU32(header, selfContained ? 1u : 0u);
+  putU32(header, (selfContained ? kArtifactFlagSelfContained : 0u) |
+                     (signWith ? kArtifactFlagSigned : 0u));
   putU64(header, body.size());
   putU64(header, dataOffset);
   putU64(header, XXH64(body.data(), body.size(), 0));
   std::string pad(dataOffset - kHeader - body.size(), '\0');
   std::vector<std::string_view> pieces = {header, body, pad};
   pieces.insert(pieces.end(), dataPieces.begin(), dataPieces.end());
+  std::string trailer;
+  if (signWith) {
+    STEER_ASSIGN_OR_RETURN(trailer, signatureTrailer(pieces, *signWith));
+    pieces.push_back(trailer);
+  }
   std::function<void(uint64_t, uint64_t)> onWrite;
   if (progress)
     onWrite = [&](uint64_t done, uint64_t total) {
@@ -167,11 +175,17 @@ StatusOr<std::unique_ptr<Artifact>> Artifact::open(const std::string &path) {
                      ": artifact format version ", version,
                      " is not supported (this runtime reads version ",
                      kArtifactVersion, "); recompile it with this steerc");
-  if (flags > 1)
+  if (flags & ~(kArtifactFlagSelfContained | kArtifactFlagSigned))
     return makeError(StatusCode::kUnsupported, path, ": artifact flags ", flags,
                      " are not supported by this runtime");
+  // A signed artifact ends with its trailer; the sections lie before it.
+  uint64_t end = size;
+  if (flags & kArtifactFlagSigned) {
+    STEER_ASSIGN_OR_RETURN(a->signer_, readSignatureTrailer(p, size, path));
+    end = size - kSignatureTrailer;
+  }
   const uint64_t n = getU64(p + 16), dataOffset = getU64(p + 24);
-  if (n > size - kHeader || dataOffset < kHeader + n || dataOffset > size ||
+  if (n > end - kHeader || dataOffset < kHeader + n || dataOffset > end ||
       dataOffset % 64 != 0)
     return bad("the header's sections (manifest ", n, " bytes, data at ",
                dataOffset, ") do not fit the file's ", size,
@@ -190,10 +204,11 @@ StatusOr<std::unique_ptr<Artifact>> Artifact::open(const std::string &path) {
   if (!parsed)
     return bad("the manifest does not parse (malformed protobuf, or a "
                "string that is not UTF-8)");
-  if (a->manifest_.self_contained() != (flags == 1))
+  if (a->manifest_.self_contained() !=
+      ((flags & kArtifactFlagSelfContained) != 0))
     return bad("the header's flags and the manifest disagree on whether the "
                "weights are embedded");
-  const uint64_t dataSize = size - dataOffset;
+  const uint64_t dataSize = end - dataOffset;
   for (const schema::TensorEntry &e : a->manifest_.tensors()) {
     std::optional<DType> dt = fromSchema(e.dtype());
     if (!dt)

@@ -13,11 +13,22 @@ bool isRegularFile(const std::string &path) {
 
 } // namespace
 
-StatusOr<LoadedModel> loadModel(const std::string &path) {
+StatusOr<LoadedModel> loadModel(const std::string &path,
+                                const std::string &requireSignature) {
   LoadedModel l;
   l.path = path;
+  if (!requireSignature.empty() && !isRegularFile(path))
+    return makeError(StatusCode::kInvalidArgument, path,
+                     ": a signature is required (--require-signature) and a "
+                     "checkpoint directory carries none; run a signed "
+                     "artifact (steerc --sign-key)");
   if (isRegularFile(path)) {
     STEER_ASSIGN_OR_RETURN(l.artifact, Artifact::open(path));
+    if (!requireSignature.empty()) {
+      STEER_ASSIGN_OR_RETURN(VerifyKey key, loadVerifyKey(requireSignature),
+                             "in --require-signature");
+      STEER_RETURN_IF_ERROR(l.artifact->verifySignature(key));
+    }
     if (l.artifact->selfContained()) {
       // The weights are in the artifact, memory-mapped.
       STEER_ASSIGN_OR_RETURN(

@@ -23,7 +23,7 @@ struct Loaded : LoadedModel {
 
 StatusOr<Loaded> load(const ModelInput &in) {
   Loaded l;
-  STEER_ASSIGN_OR_RETURN(static_cast<LoadedModel &>(l), loadModel(in.dir));
+  STEER_ASSIGN_OR_RETURN(static_cast<LoadedModel &>(l), loadModel(in.dir, in.requireSignature));
   if (!in.prompt.empty()) {
     STEER_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
                            l.tokenizer->encode(in.prompt),

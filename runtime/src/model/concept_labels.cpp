@@ -199,7 +199,10 @@ StatusOr<ConceptLabels> ConceptLabels::parseCsv(std::string_view text,
 
   ConceptLabels labels;
   for (size_t r = 1; r < rows.size(); ++r) {
-    auto &[line, fields] = rows[r];
+    // Not a structured binding: clang 14 (the fuzz build) cannot capture
+    // one in the lambda below.
+    const size_t line = rows[r].first;
+    const std::vector<std::string> &fields = rows[r].second;
     std::string where = std::string(path) + ":" + std::to_string(line);
     if (fields.size() != header.size())
       return makeError(StatusCode::kInvalidArgument, where, ": ", fields.size(),

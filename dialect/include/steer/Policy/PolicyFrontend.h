@@ -24,6 +24,7 @@
 #include <vector>
 
 namespace steer {
+struct SigningKey;
 class Checkpoint;
 class Engine;
 class Tokenizer;
@@ -111,6 +112,14 @@ struct CheckedPolicy {
   std::vector<Rule> rules;
 };
 
+/// Parses and checks policy text (`path` names it in diagnostics) against a
+/// model's config and label table: everything but the target profiles,
+/// which need the engine (checkPolicy adds them).
+StatusOr<CheckedPolicy> checkPolicyText(const std::string &path,
+                                        std::string source,
+                                        const ModelConfig &config,
+                                        const ConceptLabels *labels);
+
 /// Parses and checks `path` against a model. `labels` may be null (then
 /// only "#id" references resolve). `engine` and `tokenizer` compute
 /// steer-to-response profiles; they may be null when no rule needs them.
@@ -149,7 +158,8 @@ struct CompiledPolicy {
 Status writePolicyArtifact(
     const CompiledPolicy &policy, const Checkpoint &checkpoint,
     const std::string &optLevel, bool selfContained, const std::string &outPath,
-    const std::function<void(const char *, uint64_t, uint64_t)> &progress);
+    const std::function<void(const char *, uint64_t, uint64_t)> &progress,
+    const SigningKey *signWith = nullptr);
 
 /// The deterministic, human-readable compiled profile (steerc
 /// --emit=profile).

@@ -17,6 +17,15 @@
 //   40+N    ...   zero bytes up to D
 //   D       ...   tensor data: each tensor at D + entry.offset (64-aligned),
 //                 entry.size bytes, checked against entry.xxh64 on load
+//   end-104 104   signed artifacts only (flags bit 1): the signature trailer
+//                 64  Ed25519 signature of the BLAKE2b-256 digest of every
+//                     byte before the trailer (header, flags included)
+//                 32  the signer's public key
+//                 8   magic "STEERSIG"
+//
+// xxh64 catches accidents only: anyone can recompute it. Authenticity is
+// the signature (libsodium's Ed25519): steerc --sign-key signs, steer-run
+// --require-signature refuses an artifact not signed by that key.
 //
 // Loading refuses a wrong magic, an unknown version, a manifest or tensor
 // whose checksum does not match (tampering), a file shorter than its
@@ -35,7 +44,9 @@
 
 #include "schema/artifact.pb.h"
 
+#include <array>
 #include <functional>
+#include <optional>
 #include <map>
 #include <memory>
 #include <string>
@@ -61,6 +72,26 @@ struct ArtifactTensor {
   }
 };
 
+inline constexpr uint32_t kArtifactFlagSelfContained = 1u << 0;
+inline constexpr uint32_t kArtifactFlagSigned = 1u << 1;
+inline constexpr size_t kSignatureTrailer = 64 + 32 + 8;
+
+/// An Ed25519 key pair for signing artifacts (libsodium), read from and
+/// written to small text files: "steer-signing-key 1" and
+/// "steer-verify-key 1" headers, then the key in hex.
+struct SigningKey {
+  std::array<uint8_t, 64> secret{};
+  std::array<uint8_t, 32> publicKey{};
+};
+struct VerifyKey {
+  std::array<uint8_t, 32> publicKey{};
+};
+/// Makes a new key pair and writes PREFIX.key (mode 0600) and PREFIX.pub;
+/// refuses to overwrite either.
+Status generateSigningKey(const std::string &prefix);
+StatusOr<SigningKey> loadSigningKey(const std::string &path);
+StatusOr<VerifyKey> loadVerifyKey(const std::string &path);
+
 /// Reports (stage, bytes done, bytes total) during long steps.
 using Progress = std::function<void(const char *, uint64_t, uint64_t)>;
 
@@ -68,7 +99,8 @@ using Progress = std::function<void(const char *, uint64_t, uint64_t)>;
 /// tensors to `path`, atomically. Same inputs, same bytes.
 Status writeArtifact(const std::string &path, schema::Manifest manifest,
                      std::vector<ArtifactTensor> tensors, bool selfContained,
-                     const Progress &progress = nullptr);
+                     const Progress &progress = nullptr,
+                     const SigningKey *signWith = nullptr);
 
 class Artifact {
 public:
@@ -79,9 +111,16 @@ public:
   const TensorView *tensor(const std::string &name) const;
   const std::map<std::string, TensorView> &tensors() const { return tensors_; }
   bool selfContained() const { return manifest_.self_contained(); }
+  /// The signer's public key, when the artifact carries a signature (its
+  /// structure is checked at open; its validity by verifySignature).
+  const std::optional<VerifyKey> &signer() const { return signer_; }
+  /// Refuses an artifact that is unsigned, signed by another key, or whose
+  /// bytes changed after signing.
+  Status verifySignature(const VerifyKey &key) const;
 
 private:
   MappedFile file_;
+  std::optional<VerifyKey> signer_;
   schema::Manifest manifest_;
   std::map<std::string, TensorView> tensors_;
 };

@@ -45,6 +45,7 @@ StatusOr<std::string> detokenize(const DetokenizeOptions &options);
 /// (text, or token ids).
 struct ModelInput {
   std::string dir;
+  std::string requireSignature; // verify-key file; empty: none required
   std::string prompt;
   std::string ids; // "1,2,3"; used when prompt is empty
 };

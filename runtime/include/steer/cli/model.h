@@ -28,8 +28,10 @@ struct LoadedModel {
   std::unique_ptr<Tokenizer> tokenizer;
 };
 
-/// Opens a checkpoint directory or an artifact file.
-StatusOr<LoadedModel> loadModel(const std::string &path);
+/// Opens a checkpoint directory or an artifact file. With `requireSignature`
+/// (a verify-key file), only an artifact signed by that key opens.
+StatusOr<LoadedModel> loadModel(const std::string &path,
+                                const std::string &requireSignature = "");
 
 /// Text of token ids, lossy for invalid UTF-8; ids outside the tokenizer's
 /// vocabulary (small test vocabularies are not cl100k) print as <id>.

@@ -1,0 +1,539 @@
+//===- PolicyCheck.cpp - Parse, resolve and check policy text -------------===//
+//
+// The static half of the front end: protobuf text parsed with locations,
+// concept references resolved, and every check that needs only the model's
+// config and label table. It links neither the engine nor the artifact
+// writer, so the policy fuzzer builds it alone.
+//
+//===----------------------------------------------------------------------===//
+#include "steer/Policy/PolicyFrontend.h"
+#include "steer/policy/bounds.h"
+
+#include "schema/policy.pb.h"
+#include "steer/text/utf8.h"
+
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/stubs/logging.h>
+#include <google/protobuf/text_format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <set>
+
+namespace steer::policy {
+namespace {
+
+namespace pb = google::protobuf;
+
+/// Collects diagnostics, each rendered with the source line and a caret.
+class Diagnostics {
+public:
+  Diagnostics(std::string path, const std::string &source) : path_(path) {
+    size_t start = 0;
+    for (size_t i = 0; i <= source.size(); ++i)
+      if (i == source.size() || source[i] == '\n') {
+        lines_.push_back(source.substr(start, i - start));
+        start = i + 1;
+      }
+  }
+
+  void error(const SourceLoc &loc, const std::string &message) {
+    std::string out = loc.file + ":" + std::to_string(loc.line) + ":" +
+                      std::to_string(loc.column) + ": error: " + message;
+    if (loc.line >= 1 && loc.line <= static_cast<int>(lines_.size())) {
+      const std::string &text = lines_[loc.line - 1];
+      out += "\n  " + text + "\n  " +
+             std::string(std::max(0, loc.column - 1), ' ') + "^";
+    }
+    messages_.push_back(out);
+  }
+
+  SourceLoc at(int line0, int column0) const {
+    return {path_, line0 + 1, column0 + 1};
+  }
+
+  bool empty() const { return messages_.empty(); }
+  Status status() const {
+    std::string all;
+    for (size_t i = 0; i < messages_.size(); ++i)
+      all += (i ? "\n" : "") + messages_[i];
+    return makeError(StatusCode::kInvalidArgument, all);
+  }
+
+private:
+  std::string path_;
+  std::vector<std::string> lines_;
+  std::vector<std::string> messages_;
+};
+
+class ParseErrors : public pb::io::ErrorCollector {
+public:
+  explicit ParseErrors(Diagnostics &d) : diags_(d) {}
+  void AddError(int line, pb::io::ColumnNumber column,
+                const std::string &message) override {
+    diags_.error(diags_.at(line, column), message);
+  }
+  void AddWarning(int line, pb::io::ColumnNumber column,
+                  const std::string &message) override {
+    diags_.error(diags_.at(line, column), message);
+  }
+
+private:
+  Diagnostics &diags_;
+};
+
+std::string lower(std::string s) {
+  for (char &c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+size_t editDistance(const std::string &a, const std::string &b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j)
+    prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1,
+                         prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+/// Rule names appear in diffs, logs and HTTP responses: one printable line.
+std::string badName(std::string_view name) {
+  if (name.size() > 128)
+    return "is " + std::to_string(name.size()) + " bytes; keep it under 128";
+  return unsafeTextReason(name, /*allowNewlines=*/false);
+}
+
+} // namespace
+
+ConceptResolution resolveConcept(const std::string &ref, int64_t nConcepts,
+                                 const ConceptLabels *labels) {
+  ConceptResolution out;
+  auto fail = [&](std::string message) {
+    out.error = std::move(message);
+    return out;
+  };
+  if (!ref.empty() && ref[0] == '#') {
+    // Digits only: strtoll alone would take "#+3", "# 3" and "#-0".
+    bool digits = ref.size() >= 2 && ref.size() <= 12;
+    for (size_t i = 1; i < ref.size() && digits; ++i)
+      digits = ref[i] >= '0' && ref[i] <= '9';
+    if (!digits)
+      return fail("'" + ref + "' is not a concept id; write #<number>");
+    long long id = std::strtoll(ref.c_str() + 1, nullptr, 10);
+    if (id < 0 || id >= nConcepts)
+      return fail("concept id " + std::to_string(id) +
+                  " is out of range: the model has " +
+                  std::to_string(nConcepts) + " known concepts (#0 to #" +
+                  std::to_string(nConcepts - 1) + ")");
+    out.id = id;
+    if (labels)
+      if (const ConceptLabel *l = labels->find(ConceptHead::kKnown, id))
+        out.label = l->name;
+    return out;
+  }
+  if (!labels)
+    return fail("concept '" + ref +
+                "' is a name, but the model has no concept label table; pass "
+                "--labels or use #<id>");
+  auto found = labels->findByName(ConceptHead::kKnown, ref);
+  if (found.size() == 1) {
+    if (found[0]->id >= nConcepts)
+      return fail("concept '" + ref + "' has id " +
+                  std::to_string(found[0]->id) + ", past the model's " +
+                  std::to_string(nConcepts) + " known concepts");
+    out.id = found[0]->id;
+    out.label = found[0]->name;
+    return out;
+  }
+  if (found.size() > 1) {
+    std::string ids;
+    for (const ConceptLabel *l : found)
+      ids += (ids.empty() ? "#" : ", #") + std::to_string(l->id);
+    return fail("concept '" + ref + "' is ambiguous (" + ids +
+                "); name it by id");
+  }
+  // Did you mean: the closest labels by edit distance, then by search.
+  std::vector<std::pair<size_t, std::string>> near;
+  const std::string q = lower(ref);
+  for (const ConceptLabel &l : labels->all())
+    if (l.head == ConceptHead::kKnown) {
+      size_t d = editDistance(q, lower(l.name));
+      if (d <= std::max<size_t>(2, q.size() / 3))
+        near.push_back({d, l.name});
+    }
+  std::sort(near.begin(), near.end());
+  if (near.empty())
+    for (const auto &hit : labels->search(ref, 3, ConceptHead::kKnown, false))
+      near.push_back({0, hit.label->name});
+  std::string msg = "unknown concept '" + ref + "'";
+  if (!near.empty()) {
+    msg += "; did you mean ";
+    for (size_t i = 0; i < near.size() && i < 3; ++i)
+      msg += (i ? ", '" : "'") + near[i].second + "'";
+    msg += "?";
+  }
+  return fail(msg);
+}
+
+namespace {
+
+struct Context {
+  const ModelConfig &config;
+  const ConceptLabels *labels;
+  Diagnostics &diags;
+  const pb::TextFormat::ParseInfoTree *tree;
+
+  int64_t nConcepts() const {
+    return config.concepts ? config.concepts->nConcepts : 0;
+  }
+
+  SourceLoc loc(const pb::TextFormat::ParseInfoTree *t, const pb::Message &msg,
+                const char *field, int index = -1) {
+    const pb::FieldDescriptor *fd = msg.GetDescriptor()->FindFieldByName(field);
+    pb::TextFormat::ParseLocation l =
+        t ? t->GetLocation(fd, index) : pb::TextFormat::ParseLocation();
+    return diags.at(std::max(0, l.line), std::max(0, l.column));
+  }
+
+  /// "#12" or a label; errors name the reference and suggest near labels.
+  std::optional<ConceptUse> resolve(const std::string &ref,
+                                    const SourceLoc &where) {
+    ConceptResolution r = resolveConcept(ref, nConcepts(), labels);
+    if (!r.error.empty()) {
+      diags.error(where, r.error);
+      return std::nullopt;
+    }
+    ConceptUse use;
+    use.id = r.id;
+    use.label = r.label;
+    use.written = ref;
+    use.loc = where;
+    return use;
+  }
+
+  std::vector<ConceptUse>
+  resolveAll(const pb::TextFormat::ParseInfoTree *t, const pb::Message &msg,
+             const char *field, const pb::RepeatedPtrField<std::string> &refs) {
+    std::vector<ConceptUse> out;
+    for (int i = 0; i < refs.size(); ++i)
+      if (auto u = resolve(refs[i], loc(t, msg, field, i)))
+        out.push_back(*u);
+    return out;
+  }
+
+  void checkLayer(int64_t layer, const SourceLoc &where, bool isDefault) {
+    if (layer < 0 || layer > config.nLayers)
+      diags.error(where, std::string(isDefault ? "the default " : "") +
+                             "layer " + std::to_string(layer) +
+                             " is out of range: the model has " +
+                             std::to_string(config.nLayers) +
+                             " layers (use 0 to " +
+                             std::to_string(config.nLayers) + ")" +
+                             (isDefault ? "; set 'layer'" : ""));
+  }
+
+  /// A concept listed twice in one list is a typo or a merge gone wrong.
+  void checkDuplicates(const std::vector<ConceptUse> &uses, const char *list) {
+    std::map<int64_t, const ConceptUse *> seen;
+    for (const ConceptUse &u : uses)
+      if (auto [it, fresh] = seen.emplace(u.id, &u); !fresh)
+        diags.error(u.loc, "concept '" + u.written + "' is listed twice in " +
+                               list + " (first at line " +
+                               std::to_string(it->second->loc.line) + ")");
+  }
+
+  /// Two rules (or two items of one) that set one concept's weight to
+  /// different values: whichever the runtime applied last would win, so
+  /// the policy would mean something other than it says.
+  void setWeight(const ConceptUse &u, float value, const std::string &rule,
+                 const char *how) {
+    auto [it, fresh] = weights.emplace(u.id, WeightSet{value, rule, how, u.loc});
+    if (fresh || it->second.value == value)
+      return;
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "%g here (%s), but rule '%s' sets it to "
+                  "%g (%s, line %d)", value, how, it->second.rule.c_str(),
+                  it->second.value, it->second.how, it->second.loc.line);
+    diags.error(u.loc, "concept '" + u.written + "' is set to " + buf +
+                           "; one concept takes one value");
+  }
+
+  struct WeightSet {
+    float value;
+    std::string rule;
+    const char *how;
+    SourceLoc loc;
+  };
+  std::map<int64_t, WeightSet> weights;
+
+  void checkRange(double v, Range r, const char *what, const SourceLoc &where) {
+    if (!r.contains(v)) {
+      char buf[160];
+      std::snprintf(buf, sizeof(buf), "%s %g is out of bounds [%g, %g]", what,
+                    v, r.lo, r.hi);
+      diags.error(where, buf);
+    }
+  }
+};
+
+const pb::TextFormat::ParseInfoTree *
+nested(const pb::TextFormat::ParseInfoTree *t, const pb::Message &msg,
+       const char *field, int index = -1) {
+  if (!t)
+    return nullptr;
+  return t->GetTreeForNested(msg.GetDescriptor()->FindFieldByName(field),
+                             index);
+}
+
+} // namespace
+
+StatusOr<CheckedPolicy> checkPolicyText(const std::string &path,
+                                        std::string source,
+                                        const ModelConfig &config,
+                                        const ConceptLabels *labels) {
+  CheckedPolicy out;
+  out.path = path;
+  out.source = std::move(source);
+  // A UTF-8 byte order mark (editors on Windows write one) is not text.
+  if (out.source.rfind("\xEF\xBB\xBF", 0) == 0)
+    out.source.erase(0, 3);
+  Diagnostics diags(path, out.source);
+  if (size_t bad = 0; !isValidUtf8(out.source, bad)) {
+    size_t line = 1 + std::count(out.source.begin(), out.source.begin() + bad,
+                                 '\n');
+    size_t nl = out.source.rfind('\n', bad == 0 ? 0 : bad - 1);
+    size_t col = bad - (nl == std::string::npos || bad == 0 ? 0 : nl + 1) + 1;
+    char byte[8];
+    std::snprintf(byte, sizeof(byte), "0x%02x",
+                  static_cast<unsigned char>(out.source[bad]));
+    diags.error(diags.at(static_cast<int>(line) - 1, static_cast<int>(col) - 1),
+                std::string("invalid UTF-8 (byte ") + byte +
+                    "); policy files are UTF-8 text");
+    return diags.status();
+  }
+  schema::policy::Policy proto;
+  pb::TextFormat::ParseInfoTree tree;
+  ParseErrors errors(diags);
+  // Every parse problem reaches `errors` with its position; protobuf's own
+  // log lines would only repeat them without one.
+  pb::LogSilencer quiet;
+  pb::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&errors);
+  parser.WriteLocationsTo(&tree);
+  if (!parser.ParseFromString(out.source, &proto) || !diags.empty())
+    return diags.status();
+  if (!config.concepts)
+    return makeError(StatusCode::kInvalidArgument, path,
+                     ": the model is not interpretable; policies steer "
+                     "concepts, which it does not have");
+  out.description = proto.description();
+  if (std::string why = unsafeTextReason(proto.description()); !why.empty())
+    diags.error(Context{config, labels, diags, &tree}.loc(&tree, proto,
+                                                          "description"),
+                "the description " + why);
+
+  Context ctx{config, labels, diags, &tree};
+  std::map<std::string, SourceLoc> names;
+  std::map<int64_t, std::string> amplified, suppressed; // id -> rule
+  for (int r = 0; r < proto.rule_size(); ++r) {
+    const schema::policy::Rule &pr = proto.rule(r);
+    const auto *rt = nested(&tree, proto, "rule", r);
+    Rule rule;
+    rule.name = pr.name();
+    rule.loc = ctx.loc(&tree, proto, "rule", r);
+    if (pr.name().empty()) {
+      diags.error(rule.loc, "rule " + std::to_string(r + 1) +
+                                " has no name; add name: \"...\"");
+    } else if (std::string why = badName(pr.name()); !why.empty()) {
+      diags.error(ctx.loc(rt, pr, "name"), "rule name " + why);
+    } else if (auto it = names.find(pr.name()); it != names.end()) {
+      diags.error(ctx.loc(rt, pr, "name"),
+                  "duplicate rule name '" + pr.name() + "' (first at line " +
+                      std::to_string(it->second.line) + ")");
+    } else {
+      names[pr.name()] = ctx.loc(rt, pr, "name");
+    }
+    const bool hasAction = pr.has_suppress() || pr.has_amplify() ||
+                           pr.clamp_size() || pr.has_steer_to_response() ||
+                           pr.has_unlearn();
+    if (!hasAction)
+      diags.error(rule.loc, "rule '" + pr.name() +
+                                "' has no action (suppress, amplify, clamp, "
+                                "steer_to_response or unlearn)");
+
+    if (pr.has_when()) {
+      const auto *gt = nested(rt, pr, "when");
+      GuardSpec g;
+      g.concepts =
+          ctx.resolveAll(gt, pr.when(), "concepts", pr.when().concepts());
+      g.threshold = pr.when().threshold();
+      if (pr.when().concepts_size() == 0)
+        diags.error(ctx.loc(rt, pr, "when"),
+                    "empty guard: 'when' needs at least one concept");
+      ctx.checkDuplicates(g.concepts, "the guard");
+      if (!pr.when().has_threshold())
+        diags.error(ctx.loc(rt, pr, "when"),
+                    "'when' needs a threshold (a known weight in (0, 1), "
+                    "e.g. threshold: 0.5)");
+      else
+        ctx.checkRange(g.threshold, kGuardThreshold, "guard threshold",
+                       ctx.loc(gt, pr.when(), "threshold"));
+      rule.guard = g;
+    }
+    if (pr.has_suppress()) {
+      const auto *st = nested(rt, pr, "suppress");
+      rule.suppress = ctx.resolveAll(st, pr.suppress(), "concepts",
+                                     pr.suppress().concepts());
+      if (pr.suppress().concepts_size() == 0)
+        diags.error(ctx.loc(rt, pr, "suppress"),
+                    "'suppress' needs at least one concept");
+      ctx.checkDuplicates(rule.suppress, "'suppress'");
+      for (const ConceptUse &u : rule.suppress) {
+        suppressed.emplace(u.id, rule.name);
+        ctx.setWeight(u, 0.0f, rule.name, "suppressed");
+      }
+    }
+    if (pr.has_amplify()) {
+      const auto &pa = pr.amplify();
+      const auto *at = nested(rt, pr, "amplify");
+      AmplifySpec a;
+      a.concepts = ctx.resolveAll(at, pa, "concepts", pa.concepts());
+      if (pa.concepts_size() == 0)
+        diags.error(ctx.loc(rt, pr, "amplify"),
+                    "'amplify' needs at least one concept");
+      ctx.checkDuplicates(a.concepts, "'amplify'");
+      // Absent fields take the defaults; written ones are honoured as
+      // written (0 included) or refused at their position.
+      if (pa.has_target_logit())
+        a.targetLogit = pa.target_logit();
+      if (pa.has_layer())
+        a.layer = pa.layer();
+      if (pa.has_schedule() &&
+          !schema::policy::Schedule_IsValid(pa.schedule()))
+        diags.error(ctx.loc(at, pa, "schedule"),
+                    "schedule " + std::to_string(pa.schedule()) +
+                        " is not a schedule; use FIXED or HARD_CUTOFF");
+      if (pa.schedule() == schema::policy::FIXED)
+        a.schedule = Schedule::kFixed;
+      if (pa.has_cutoff_tokens())
+        a.cutoffTokens = pa.cutoff_tokens();
+      ctx.checkLayer(a.layer, pa.has_layer() ? ctx.loc(at, pa, "layer")
+                                             : ctx.loc(rt, pr, "amplify"),
+                     !pa.has_layer());
+      ctx.checkRange(a.targetLogit, kTargetLogit, "target_logit",
+                     ctx.loc(at, pa, "target_logit"));
+      if (a.schedule == Schedule::kFixed && pa.has_cutoff_tokens())
+        diags.error(ctx.loc(at, pa, "cutoff_tokens"),
+                    "cutoff_tokens only applies to the HARD_CUTOFF schedule");
+      ctx.checkRange(a.cutoffTokens, kCutoffTokens, "cutoff_tokens",
+                     ctx.loc(at, pa, "cutoff_tokens"));
+      for (const ConceptUse &u : a.concepts)
+        amplified.emplace(u.id, rule.name);
+      rule.amplify = a;
+    }
+    for (int c = 0; c < pr.clamp_size(); ++c) {
+      const auto &pc = pr.clamp(c);
+      const auto *ct = nested(rt, pr, "clamp", c);
+      ClampSpec spec;
+      std::optional<ConceptUse> target =
+          ctx.resolve(pc.target(), ctx.loc(ct, pc, "target"));
+      if (target)
+        spec.concept_ = *target;
+      spec.value = pc.value();
+      if (!pc.has_value())
+        diags.error(ctx.loc(rt, pr, "clamp", c),
+                    "'clamp' needs a value (the weight to hold, in [0, 1])");
+      else
+        ctx.checkRange(spec.value, kClampValue, "clamp value",
+                       ctx.loc(ct, pc, "value"));
+      if (target && pc.has_value())
+        ctx.setWeight(*target, spec.value, rule.name, "clamped");
+      rule.clamps.push_back(spec);
+    }
+    if (pr.has_steer_to_response()) {
+      ResponseSpec s;
+      s.response = pr.steer_to_response().response();
+      if (s.response.empty())
+        diags.error(ctx.loc(rt, pr, "steer_to_response"),
+                    "'steer_to_response' needs a non-empty response");
+      else if (std::string why = unsafeTextReason(s.response); !why.empty())
+        diags.error(ctx.loc(nested(rt, pr, "steer_to_response"),
+                            pr.steer_to_response(), "response"),
+                    "the response " + why);
+      rule.steerToResponse = s;
+    }
+    if (pr.has_unlearn()) {
+      const auto &pu = pr.unlearn();
+      const auto *ut = nested(rt, pr, "unlearn");
+      UnlearnSpec u;
+      if (auto f = ctx.resolve(pu.focal(), ctx.loc(ut, pu, "focal")))
+        u.focal = *f;
+      u.group = ctx.resolveAll(ut, pu, "group", pu.group());
+      ctx.checkDuplicates(u.group, "'group'");
+      if (pu.has_alpha())
+        u.alpha = pu.alpha();
+      u.layer = pu.has_layer() ? pu.layer() : config.nLayers / 2;
+      if (pu.has_relu_strength())
+        u.reluStrength = pu.relu_strength();
+      ctx.checkLayer(u.layer, pu.has_layer() ? ctx.loc(ut, pu, "layer")
+                                             : ctx.loc(rt, pr, "unlearn"),
+                     !pu.has_layer());
+      ctx.checkRange(u.alpha, kUnlearnAlpha, "alpha", ctx.loc(ut, pu, "alpha"));
+      ctx.checkRange(u.reluStrength, kReluStrength, "relu_strength",
+                     ctx.loc(ut, pu, "relu_strength"));
+      suppressed.emplace(u.focal.id, rule.name);
+      rule.unlearn = u;
+    }
+    out.rules.push_back(std::move(rule));
+  }
+  // A concept both pushed up and pushed down is a contradiction.
+  for (const Rule &rule : out.rules)
+    if (rule.amplify)
+      for (const ConceptUse &u : rule.amplify->concepts)
+        if (auto it = suppressed.find(u.id); it != suppressed.end())
+          diags.error(
+              u.loc,
+              "concept '" +
+                  (u.label.empty() ? "#" + std::to_string(u.id) : u.label) +
+                  "' is amplified here and suppressed by rule '" + it->second +
+                  "'; drop one of them");
+  // The runtime applies one injection and one target profile per request.
+  const Rule *injecting = nullptr, *responding = nullptr;
+  for (const Rule &rule : out.rules) {
+    if (rule.amplify || rule.unlearn) {
+      if (injecting)
+        diags.error(rule.loc, "rule '" + rule.name +
+                                  "' injects a direction, and so does rule '" +
+                                  injecting->name +
+                                  "'; one injecting rule (amplify or "
+                                  "unlearn) per policy is supported");
+      else
+        injecting = &rule;
+      if (rule.amplify && rule.unlearn)
+        diags.error(rule.loc, "rule '" + rule.name +
+                                  "' both amplifies and unlearns; split it");
+    }
+    if (rule.steerToResponse) {
+      if (responding)
+        diags.error(rule.loc, "rule '" + rule.name +
+                                  "' steers to a response, and so does rule '" +
+                                  responding->name +
+                                  "'; one target profile per policy");
+      else
+        responding = &rule;
+    }
+  }
+  if (!diags.empty())
+    return diags.status();
+  return out;
+}
+
+} // namespace steer::policy
