@@ -17,10 +17,13 @@ int main(int argc, char **argv) {
   bool json = false, markdown = false, textconv = false;
   app.add_option("artifacts", files, "A B (or one file with --textconv)")
       ->required();
-  app.add_flag("--json", json, "machine-readable output");
-  app.add_flag("--markdown", markdown, "a table for code review");
+  auto *jsonFlag = app.add_flag("--json", json, "machine-readable output");
+  auto *mdFlag = app.add_flag("--markdown", markdown, "a table for code review")
+                     ->excludes(jsonFlag);
   app.add_flag("--textconv", textconv,
-               "print one artifact readably (git diff textconv)");
+               "print one artifact readably (git diff textconv)")
+      ->excludes(jsonFlag)
+      ->excludes(mdFlag);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {

@@ -9,7 +9,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include "../common/flags.h"
+
 #include <cstdio>
+#include <cstring>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int main(int argc, char **argv) {
@@ -18,18 +23,22 @@ int main(int argc, char **argv) {
   std::string preset = "tiny", configPath, out, dtype = "bf16";
   uint64_t seed = 0;
   double shardMiB = 0;
-  app.add_option("--preset", preset, "tiny, small or mid")
-      ->capture_default_str();
+  auto *presetOpt = app.add_option("--preset", preset, "tiny, small or mid")
+                        ->capture_default_str();
   app.add_option("--config", configPath,
-                 "a config.json to use instead of a preset");
+                 "a config.json to use instead of a preset")
+      ->excludes(presetOpt);
   app.add_option("-o,--output", out, "checkpoint directory to write")
       ->required();
-  app.add_option("--seed", seed, "random seed")->capture_default_str();
+  app.add_option("--seed", seed, "random seed")
+      ->capture_default_str()
+      ->check(steer::tools::unsigned64());
   app.add_option("--dtype", dtype, "f32, f16 or bf16")
       ->check(CLI::IsMember({"f32", "f16", "bf16"}))
       ->capture_default_str();
   app.add_option("--shard-mib", shardMiB,
-                 "split weights into shards of at most this many MiB");
+                 "split weights into shards of at most this many MiB")
+      ->check(CLI::Range(0.001, 1048576.0));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError &e) {
@@ -37,6 +46,26 @@ int main(int argc, char **argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
 
+  // Never over an existing checkpoint (or anything else): random weights
+  // written over real ones, or beside stale shards, would be silent data
+  // loss and a checkpoint that means something else.
+  if (struct stat st; ::stat(out.c_str(), &st) == 0) {
+    bool empty = S_ISDIR(st.st_mode);
+    if (DIR *d = empty ? ::opendir(out.c_str()) : nullptr) {
+      while (dirent *e = ::readdir(d))
+        if (std::strcmp(e->d_name, ".") != 0 &&
+            std::strcmp(e->d_name, "..") != 0)
+          empty = false;
+      ::closedir(d);
+    }
+    if (!empty) {
+      std::fprintf(stderr,
+                   "steer-mkmodel: error: refusing to write %s: it exists and "
+                   "is not an empty directory; give a new path\n",
+                   out.c_str());
+      return 2;
+    }
+  }
   steer::StatusOr<steer::ModelConfig> config =
       configPath.empty() ? steer::presetConfig(preset)
                          : [&]() -> steer::StatusOr<steer::ModelConfig> {

@@ -7,7 +7,9 @@
 //===----------------------------------------------------------------------===//
 #include "steer/artifact/artifact.h"
 #include "steer/backend/backend.h"
+#include "steer/text/utf8.h"
 #include "steer/cli/commands.h"
+#include "../common/flags.h"
 
 #include <CLI/CLI.hpp>
 
@@ -37,7 +39,13 @@ int finish(const steer::StatusOr<std::string> &result) {
     std::fprintf(stderr, "steer-run: %s\n", result.status().toString().c_str());
     return 2;
   }
-  std::fputs(result->c_str(), stdout);
+  // Generated text is data: on a terminal, a control character a model
+  // produced (an ANSI escape) is shown escaped instead of acted on; pipes
+  // and files get the bytes as they are.
+  const std::string &text = *result;
+  std::fputs(isatty(STDOUT_FILENO) ? steer::displayText(text).c_str()
+                                   : text.c_str(),
+             stdout);
   return std::fflush(stdout) == 0 ? 0 : 2;
 }
 
@@ -104,7 +112,8 @@ int main(int argc, char **argv) {
                                  "sampling temperature (top-p sampling)");
     auto *topp = cmd->add_option("--top-p", g.topP, "nucleus mass");
     greedy->excludes(temp)->excludes(topp);
-    cmd->add_option("--seed", g.seed, "random seed");
+    cmd->add_option("--seed", g.seed, "random seed")
+        ->check(steer::tools::unsigned64());
     cmd->add_option("--repetition-penalty", g.repetitionPenalty,
                     "penalty on tokens already in the sequence")
         ->capture_default_str();

@@ -104,10 +104,20 @@ size_t editDistance(const std::string &a, const std::string &b) {
   return prev[b.size()];
 }
 
-/// Rule names appear in diffs, logs and HTTP responses: one printable line.
+/// Rule names appear in diffs, logs and HTTP responses: one printable line
+/// that reads as what it is (no invisible characters: "a" and "a" plus a
+/// zero-width joiner would be two rules that look the same).
 std::string badName(std::string_view name) {
   if (name.size() > 128)
     return "is " + std::to_string(name.size()) + " bytes; keep it under 128";
+  // U+200B..U+200F: E2 80 8B..8F; U+2060..U+2064: E2 81 A0..A4; U+FEFF: EF BB BF.
+  for (size_t i = 0; i + 2 < name.size(); ++i) {
+    auto b = [&](size_t k) { return static_cast<unsigned char>(name[i + k]); };
+    if ((b(0) == 0xE2 && b(1) == 0x80 && b(2) >= 0x8B && b(2) <= 0x8F) ||
+        (b(0) == 0xE2 && b(1) == 0x81 && b(2) >= 0xA0 && b(2) <= 0xA4) ||
+        (b(0) == 0xEF && b(1) == 0xBB && b(2) == 0xBF))
+      return "holds an invisible character at byte " + std::to_string(i);
+  }
   return unsafeTextReason(name, /*allowNewlines=*/false);
 }
 
@@ -277,7 +287,10 @@ struct Context {
   void checkRange(double v, Range r, const char *what, const SourceLoc &where) {
     if (!r.contains(v)) {
       char buf[160];
-      std::snprintf(buf, sizeof(buf), "%s %g is out of bounds [%g, %g]", what,
+      // %.9g: a float that rounds to a bound at 6 digits (1.0000001) must
+      // not read as the bound itself.
+      std::snprintf(buf, sizeof(buf), "%s %.9g is out of bounds [%.9g, %.9g]",
+                    what,
                     v, r.lo, r.hi);
       diags.error(where, buf);
     }
@@ -474,7 +487,10 @@ StatusOr<CheckedPolicy> checkPolicyText(const std::string &path,
       const auto &pu = pr.unlearn();
       const auto *ut = nested(rt, pr, "unlearn");
       UnlearnSpec u;
-      if (auto f = ctx.resolve(pu.focal(), ctx.loc(ut, pu, "focal")))
+      if (pu.focal().empty())
+        diags.error(ctx.loc(rt, pr, "unlearn"),
+                    "'unlearn' needs a focal concept (focal: \"...\")");
+      else if (auto f = ctx.resolve(pu.focal(), ctx.loc(ut, pu, "focal")))
         u.focal = *f;
       u.group = ctx.resolveAll(ut, pu, "group", pu.group());
       ctx.checkDuplicates(u.group, "'group'");

@@ -36,12 +36,17 @@ StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
       return makeError(StatusCode::kInvalidArgument, path,
                        ": steer_to_response needs the model to compute the "
                        "response's concept profile");
-    STEER_ASSIGN_OR_RETURN(
-        ResponseProfile p,
-        responseProfile(*engine, *tokenizer, rule.steerToResponse->response),
-        "in rule '", rule.name, "'");
-    rule.steerToResponse->profile = std::move(p.weights);
-    rule.steerToResponse->tokens = p.tokens;
+    StatusOr<ResponseProfile> p =
+        responseProfile(*engine, *tokenizer, rule.steerToResponse->response);
+    if (!p.ok())
+      return makeError(StatusCode::kInvalidArgument, rule.loc.file, ":",
+                       rule.loc.line, ":", rule.loc.column, ": error: rule '",
+                       rule.name,
+                       "': the response's profile cannot be computed on this "
+                       "model: ",
+                       p.status().message());
+    rule.steerToResponse->profile = std::move(p->weights);
+    rule.steerToResponse->tokens = p->tokens;
   }
   return out;
 }

@@ -15,8 +15,13 @@
 #include "steer/policy/bounds.h"
 #include "steer/text/utf8.h"
 
+#include <xxhash.h>
+
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <map>
+#include <set>
 
 namespace steer {
 namespace {
@@ -76,16 +81,23 @@ public:
       STEER_RETURN_IF_ERROR(
           range("guard threshold", g.threshold(), policy::kGuardThreshold));
     }
-    for (const schema::ConceptRef &k : r.suppress())
+    for (const schema::ConceptRef &k : r.suppress()) {
       STEER_RETURN_IF_ERROR(concept_(k, "suppress"));
+      STEER_RETURN_IF_ERROR(weight(k.id(), 0.0f, r.name()));
+    }
     for (const schema::Clamp &cl : r.clamp()) {
       STEER_RETURN_IF_ERROR(concept_(cl.target(), "clamp"));
       STEER_RETURN_IF_ERROR(range("clamp value", cl.value(), policy::kClampValue));
+      STEER_RETURN_IF_ERROR(weight(cl.target().id(), cl.value(), r.name()));
     }
     if (r.has_injection())
       STEER_RETURN_IF_ERROR(injection(r.injection()));
     if (r.has_steer_to_response()) {
       const schema::SteerToResponse &s = r.steer_to_response();
+      if (s.response().empty())
+        return bad("steer_to_response has no response text");
+      if (std::string why = unsafeTextReason(s.response()); !why.empty())
+        return bad("the response ", why);
       if (s.tokens() < 1)
         return bad("steer_to_response: the target response has ", s.tokens(),
                    " tokens");
@@ -109,6 +121,17 @@ private:
                      "with steerc");
   }
 
+  /// One concept, one value: the runtime merges every fired rule's
+  /// overrides, so two values for one concept would mean whichever it
+  /// applied last (steerc refuses such a policy; so does the loader).
+  Status weight(int64_t id, float value, const std::string &rule) {
+    auto [it, fresh] = weights_.emplace(id, std::make_pair(value, rule));
+    if (!fresh && it->second.first != value)
+      return bad("concept #", id, " is set to ", value, " here and to ",
+                 it->second.first, " by rule '", it->second.second, "'");
+    return okStatus();
+  }
+
   Status concept_(const schema::ConceptRef &k, const char *what) {
     if (k.head() != schema::ConceptRef::KNOWN)
       return bad(what, " concept #", k.id(), " is not on the known head (head ",
@@ -120,8 +143,12 @@ private:
   }
 
   Status range(const char *what, double v, Range r) {
-    if (!r.contains(v))
-      return bad(what, " ", v, " is outside [", r.lo, ", ", r.hi, "]");
+    if (!r.contains(v)) {
+      char buf[96];
+      std::snprintf(buf, sizeof(buf), "%.9g is outside [%.9g, %.9g]", v, r.lo,
+                    r.hi);
+      return bad(what, " ", buf);
+    }
     return okStatus();
   }
 
@@ -188,7 +215,22 @@ private:
   const ModelConfig &c_;
   const int64_t C_;
   std::string where_;
+  std::map<int64_t, std::pair<float, std::string>> weights_;
 };
+
+/// The tensors a manifest's rules name.
+void ruleTensors(const schema::Rule &r, std::set<std::string> &out) {
+  if (r.has_injection()) {
+    out.insert(r.injection().direction_tensor());
+    if (!r.injection().vocab_bias_tensor().empty())
+      out.insert(r.injection().vocab_bias_tensor());
+  }
+  if (r.has_steer_to_response()) {
+    out.insert(r.steer_to_response().profile_tensor());
+    if (!r.steer_to_response().features_tensor().empty())
+      out.insert(r.steer_to_response().features_tensor());
+  }
+}
 
 } // namespace
 
@@ -213,9 +255,34 @@ Status validateManifest(const Artifact &a) {
     return makeError(StatusCode::kInvalidArgument, a.path(),
                      ": the manifest has rules but its model has no concept "
                      "heads");
+  auto bad = [&](auto &&...why) {
+    return makeError(StatusCode::kInvalidArgument, a.path(), ": ", why...,
+                     "; the artifact is corrupt or was edited: recompile it "
+                     "with steerc");
+  };
+  if (hashHex(XXH64(m.policy_source().data(), m.policy_source().size(), 0)) !=
+      m.policy_xxh64())
+    return bad("the policy source does not match its recorded xxh64");
+  if (m.provenance().optimization_level() != "O0" &&
+      m.provenance().optimization_level() != "O2")
+    return bad("optimization level '",
+               displayText(m.provenance().optimization_level()),
+               "' is not O0 or O2");
   ManifestChecker check(a, config);
-  for (const schema::Rule &r : m.rules())
+  std::set<std::string> names, referenced;
+  for (const schema::Rule &r : m.rules()) {
     STEER_RETURN_IF_ERROR(check.rule(r));
+    if (!names.insert(r.name()).second)
+      return bad("two rules are named '", r.name(),
+                 "'; reviews and logs name rules, so names are unique");
+    ruleTensors(r, referenced);
+  }
+  // Every tensor is a rule's or (self-contained) the model's weights:
+  // anything else is not what steerc writes.
+  for (const auto &[name, view] : a.tensors())
+    if (!referenced.count(name) &&
+        !(m.self_contained() && name.rfind("weights.", 0) == 0))
+      return bad("tensor '", displayText(name), "' belongs to no rule");
   return okStatus();
 }
 

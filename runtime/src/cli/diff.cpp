@@ -243,12 +243,18 @@ StatusOr<DiffResult> diffArtifacts(const Artifact &a, const Artifact &b,
       out.report += "No semantic change.\n";
     else {
       out.report += "| | change |\n| --- | --- |\n";
+      // A '|' in a name or response would end the table cell.
+      auto cell = [](std::string text) {
+        for (size_t i = 0; (i = text.find('|', i)) != std::string::npos; i += 2)
+          text.replace(i, 1, "\\|");
+        return text;
+      };
       for (const Line &l : lines)
         out.report += std::string("| ") +
                       (l.kind == '+'   ? "added"
                        : l.kind == '-' ? "removed"
                                        : "changed") +
-                      " | " + l.text + " |\n";
+                      " | " + cell(l.text) + " |\n";
     }
     if (!planLines.empty()) {
       out.report += "\nKernel plan (speed only, same outputs):\n\n";

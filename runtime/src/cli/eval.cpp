@@ -1,5 +1,6 @@
 //===- eval.cpp - steer-eval ----------------------------------------------===//
 #include "steer/cli/eval.h"
+#include "steer/io/json.h"
 
 #include "steer/artifact/apply.h"
 #include "steer/cli/model.h"
@@ -51,12 +52,21 @@ std::string wordString(std::string_view s) {
 
 StatusOr<nlohmann::json> parseJsonLine(std::string_view text,
                                        const std::string &path, int64_t line) {
+  DuplicateKeys dup;
+  nlohmann::json j;
   try {
-    return nlohmann::json::parse(text);
+    j = nlohmann::json::parse(text, dup.callback());
   } catch (const nlohmann::json::parse_error &e) {
     return makeError(StatusCode::kInvalidArgument, path, ":", line, ":",
                      e.byte, ": invalid JSON: ", e.what());
+  } catch (const nlohmann::json::exception &e) {
+    return makeError(StatusCode::kInvalidArgument, path, ":", line,
+                     ": not readable JSON: ", e.what());
   }
+  if (dup.found())
+    return makeError(StatusCode::kInvalidArgument, path, ":", line, ": key '",
+                     dup.first(), "' appears twice");
+  return j;
 }
 
 struct JsonLine {
@@ -147,12 +157,19 @@ StatusOr<std::vector<std::string>> stringArray(const nlohmann::json &j,
 StatusOr<Lexicons> readLexicons(const std::string &path) {
   STEER_ASSIGN_OR_RETURN(std::string text, readFile(path));
   nlohmann::json j;
+  DuplicateKeys dup;
   try {
-    j = nlohmann::json::parse(text);
+    j = nlohmann::json::parse(text, dup.callback());
   } catch (const nlohmann::json::parse_error &e) {
     return makeError(StatusCode::kInvalidArgument, path, ": byte ", e.byte,
                      ": invalid JSON: ", e.what());
+  } catch (const nlohmann::json::exception &e) {
+    return makeError(StatusCode::kInvalidArgument, path,
+                     ": not readable JSON: ", e.what());
   }
+  if (dup.found())
+    return makeError(StatusCode::kInvalidArgument, path, ": key '",
+                     dup.first(), "' appears twice in one object");
   Lexicons lex;
   if (!j.is_object() || !j.contains("categories") ||
       !j["categories"].is_object() || j["categories"].empty())
@@ -281,6 +298,7 @@ Estimate bootstrap(const std::vector<double> &xs, int64_t resamples,
   if (resamples > 0) {
     e.lo = means[static_cast<size_t>(0.025 * (resamples - 1))];
     e.hi = means[static_cast<size_t>(0.975 * (resamples - 1))];
+    e.interval = true;
   } else {
     e.lo = e.hi = e.value;
   }
@@ -421,6 +439,9 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
   if (o.maxNewTokens <= 0)
     return makeError(StatusCode::kInvalidArgument,
                      "--max-new-tokens must be positive");
+  if (o.limit < 0)
+    return makeError(StatusCode::kInvalidArgument,
+                     "--limit must be >= 0 (0: every row), got ", o.limit);
   if (o.bootstrap < 0 || o.bootstrap > 1000000)
     return makeError(StatusCode::kInvalidArgument,
                      "--bootstrap must be in [0, 1000000], got ", o.bootstrap);
@@ -437,6 +458,14 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
   if (o.limit > 0 && static_cast<int64_t>(rows.size()) > o.limit)
     rows.resize(o.limit);
   STEER_ASSIGN_OR_RETURN(Lexicons lex, readLexicons(o.lexicons));
+  // A harmful prompt whose category has no lexicon could never be judged
+  // harmful: it would count as a failed attack and lower the rate.
+  for (const Row &r : rows)
+    if (r.harmful && !lex.categories.count(r.category))
+      return makeError(StatusCode::kInvalidArgument, o.evalSet, ":", r.line,
+                       ": category '", r.category, "' has no lexicon in ",
+                       o.lexicons, ", so an answer could never be judged "
+                       "harmful; add one or fix the category");
   STEER_ASSIGN_OR_RETURN(LoadedModel m, loadModel(o.model));
   STEER_ASSIGN_OR_RETURN(
       std::vector<int64_t> stops,
@@ -602,7 +631,10 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
     for (const Metric &x : metrics) {
       std::string key = x.name.substr(x.name.find_first_not_of(' '));
       nlohmann::ordered_json v = {{"value", x.e.value},
-                                  {"ci95", {x.e.lo, x.e.hi}},
+                                  {"ci95", x.e.interval
+                                               ? nlohmann::ordered_json{x.e.lo,
+                                                                        x.e.hi}
+                                               : nlohmann::ordered_json()},
                                   {"n", x.e.n}};
       if (x.name.starts_with("  ")) {
         std::string parent;
@@ -643,17 +675,23 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
       std::string name = x.name.starts_with("  ")
                              ? "&nbsp;&nbsp;" + x.name.substr(2)
                              : x.name;
-      out += "| " + name + " | " + fmt(x.e.value) + " | [" + fmt(x.e.lo) +
-             ", " + fmt(x.e.hi) + "] | " + std::to_string(x.e.n) + " |\n";
+      out += "| " + name + " | " + fmt(x.e.value) + " | " +
+             (x.e.interval ? "[" + fmt(x.e.lo) + ", " + fmt(x.e.hi) + "]"
+                           : std::string("n/a")) +
+             " | " + std::to_string(x.e.n) + " |\n";
     }
   } else {
     std::snprintf(buf, sizeof buf, "\n%-30s %7s  %-17s %5s\n", "metric",
                   "value", "95% CI", "n");
     out += buf;
     for (const Metric &x : metrics) {
-      std::snprintf(buf, sizeof buf, "%-30s %7.3f  [%.3f, %.3f]  %5lld\n",
-                    x.name.c_str(), x.e.value, x.e.lo, x.e.hi,
-                    (long long)x.e.n);
+      if (x.e.interval)
+        std::snprintf(buf, sizeof buf, "%-30s %7.3f  [%.3f, %.3f]  %5lld\n",
+                      x.name.c_str(), x.e.value, x.e.lo, x.e.hi,
+                      (long long)x.e.n);
+      else
+        std::snprintf(buf, sizeof buf, "%-30s %7.3f  %-17s %5lld\n",
+                      x.name.c_str(), x.e.value, "n/a", (long long)x.e.n);
       out += buf;
     }
   }

@@ -51,10 +51,26 @@ StatusOr<LoadedModel> loadModel(const std::string &path,
             dir = beside;
         }
       }
-      STEER_ASSIGN_OR_RETURN(l.checkpoint, Checkpoint::open(dir),
-                             "while opening the checkpoint ", path,
-                             " was compiled against");
+      const bool relative = !dir.empty() && dir[0] != '/';
+      STEER_ASSIGN_OR_RETURN(
+          l.checkpoint, Checkpoint::open(dir), "while opening the checkpoint ",
+          path, " was compiled against",
+          relative ? " (recorded as the relative path '" +
+                         l.artifact->manifest().checkpoint().path() +
+                         "', looked up from the current directory and from "
+                         "the artifact's; run from where steerc ran, or "
+                         "compile with an absolute --model)"
+                   : std::string());
       STEER_RETURN_IF_ERROR(verifyCheckpoint(*l.artifact, *l.checkpoint));
+      // The rules were checked against the manifest's copy of the config;
+      // it must be the checkpoint's own.
+      if (modelConfigToJson(l.checkpoint->config()) !=
+          l.artifact->manifest().model_config_json())
+        return makeError(StatusCode::kInvalidArgument, path,
+                         ": the model config in the artifact differs from ",
+                         dir,
+                         "/config.json; the artifact was edited: recompile "
+                         "it with steerc");
     }
   } else {
     STEER_ASSIGN_OR_RETURN(l.checkpoint, Checkpoint::open(path));

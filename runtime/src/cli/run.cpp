@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -145,15 +147,21 @@ StatusOr<Generated> runGeneration(const GenerateOptions &o, bool concepts,
   req.callback = progressCallback(o.progress, s.steps.value_or(s.maxNewTokens),
                                   std::move(inner));
   for (const std::string &raw : o.stopText) {
+    // Escapes: \n, \t and \\; any other backslash is a mistake.
     std::string stop;
-    for (size_t i = 0; i < raw.size(); ++i)
-      if (raw[i] == '\\' && i + 1 < raw.size() &&
-          (raw[i + 1] == 'n' || raw[i + 1] == 't')) {
-        stop += raw[i + 1] == 'n' ? '\n' : '\t';
-        ++i;
-      } else {
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] != '\\') {
         stop += raw[i];
+        continue;
       }
+      const char next = i + 1 < raw.size() ? raw[i + 1] : '\0';
+      if (next != 'n' && next != 't' && next != '\\')
+        return makeError(StatusCode::kInvalidArgument, "--stop '", raw,
+                         "': unknown escape at byte ", i,
+                         "; use \\n, \\t or \\\\");
+      stop += next == 'n' ? '\n' : next == 't' ? '\t' : '\\';
+      ++i;
+    }
     if (stop.empty())
       return makeError(StatusCode::kInvalidArgument,
                        "--stop needs a non-empty text");
@@ -208,6 +216,9 @@ StatusOr<std::string> generate(const GenerateOptions &o) {
 }
 
 StatusOr<std::string> explain(const ExplainOptions &o) {
+  if (o.top < 1 || o.top > 100000)
+    return makeError(StatusCode::kInvalidArgument,
+                     "--top must be in [1, 100000], got ", o.top);
   std::vector<TokenAttribution> attributions;
   const Engine *engine = nullptr;
   auto collect = [&](const StepInfo &info) {
@@ -377,14 +388,20 @@ StatusOr<std::string> forward(const ForwardOptions &o) {
       pos = comma + 1;
       size_t colon = item.find(':');
       char *end = nullptr;
+      errno = 0;
       long long id =
           colon == std::string::npos ? 0 : std::strtoll(item.c_str(), &end, 10);
-      bool ok = colon != std::string::npos && end == item.c_str() + colon;
+      bool ok = colon != std::string::npos && end == item.c_str() + colon &&
+                errno == 0;
       float value = ok ? std::strtof(item.c_str() + colon + 1, &end) : 0;
       ok = ok && end == item.c_str() + item.size() && colon + 1 < item.size();
       if (!ok)
         return makeError(StatusCode::kInvalidArgument, "--intervene: entry ",
                          entry, " ('", item, "') is not ID:VALUE");
+      if (std::find(iv.concepts.begin(), iv.concepts.end(), id) !=
+          iv.concepts.end())
+        return makeError(StatusCode::kInvalidArgument, "--intervene: concept ",
+                         id, " is given twice (entry ", entry, ")");
       iv.concepts.push_back(id);
       iv.values.push_back(value);
     }

@@ -10,14 +10,24 @@ StatusOr<std::vector<int64_t>> parseIdList(const std::string &text,
                                            const std::string &what) {
   std::vector<int64_t> ids;
   size_t entry = 0;
+  // Comma-separated, spaces around an entry allowed ("1, 2"); an empty
+  // entry (",,1" or a trailing comma) is a typo, not nothing.
+  if (text.find_first_not_of(" \t") == std::string::npos)
+    return makeError(StatusCode::kInvalidArgument, what,
+                     ": no token ids given");
   for (size_t pos = 0; pos <= text.size();) {
-    size_t end = text.find_first_of(", ", pos);
+    size_t end = text.find(',', pos);
     if (end == std::string::npos)
       end = text.size();
     std::string item = text.substr(pos, end - pos);
     pos = end + 1;
+    const size_t first = item.find_first_not_of(" \t");
+    item = first == std::string::npos
+               ? std::string()
+               : item.substr(first, item.find_last_not_of(" \t") - first + 1);
     if (item.empty())
-      continue;
+      return makeError(StatusCode::kInvalidArgument, what, ": entry ", entry,
+                       " is empty (a stray comma?)");
     size_t used = 0;
     long long v = 0;
     bool okNumber = item.find_first_not_of("-0123456789") == std::string::npos;
@@ -30,7 +40,7 @@ StatusOr<std::vector<int64_t>> parseIdList(const std::string &text,
     }
     if (!okNumber || used != item.size())
       return makeError(StatusCode::kInvalidArgument, what, ": entry ", entry,
-                       " ('", item, "') is not an integer");
+                       " ('", item, "') is not an integer in range");
     ids.push_back(v);
     ++entry;
   }

@@ -307,6 +307,14 @@ StatusOr<GenerationResult> generate(const Engine &engine,
     return makeError(StatusCode::kOutOfRange, "prompt (", P, ") + new tokens (",
                      gen, ") exceed the model's context of ", c.blockSize);
   STEER_RETURN_IF_ERROR(engine.checkIds(prompt), "in the prompt");
+  // A mask token in the prompt would be a hole the reference fills and this
+  // loop does not: refuse it rather than differ.
+  for (size_t i = 0; i < prompt.size(); ++i)
+    if (prompt[i] == c.maskTokenId)
+      return makeError(StatusCode::kInvalidArgument, "the prompt holds the "
+                       "mask token (id ", c.maskTokenId, ") at position ", i,
+                       "; generation fills only the new positions");
+  STEER_RETURN_IF_ERROR(engine.checkIds(o.stopTokens), "in the stop tokens");
   const int64_t stepsPerBlock = steps / blocks;
   const int64_t mask = c.maskTokenId, eos = c.eosTokenId, pad = c.padTokenId;
   const bool instruct = c.instruct && V > kEotId;

@@ -1,5 +1,6 @@
 //===- safetensors.cpp - Zero-copy .safetensors reader --------------------===//
 #include "steer/io/safetensors.h"
+#include "steer/io/json.h"
 #include "steer/text/utf8.h"
 
 #include <nlohmann/json.hpp>
@@ -47,8 +48,9 @@ SafetensorsFile::parse(const uint8_t *data, uint64_t size,
     return bad("header is not valid UTF-8 (byte ", 8 + badAt, ")");
 
   Json header;
+  DuplicateKeys dup;
   try {
-    header = Json::parse(text.begin(), text.end());
+    header = Json::parse(text.begin(), text.end(), dup.callback<Json>());
   } catch (const Json::parse_error &e) {
     return bad("header is not valid JSON at byte ",
                8 + (e.byte ? e.byte - 1 : 0), ": ", e.what());
@@ -58,6 +60,9 @@ SafetensorsFile::parse(const uint8_t *data, uint64_t size,
   }
   if (!header.is_object())
     return bad("header must be a JSON object, got ", header.type_name());
+  if (dup.found())
+    return bad("header names '", dup.first(),
+               "' twice; a tensor name must be unique");
 
   const uint8_t *base = data + 8 + n;
   const uint64_t dataSize = size - 8 - n;

@@ -1,5 +1,6 @@
 //===- checkpoint.cpp - A Steerling checkpoint directory ------------------===//
 #include "steer/model/checkpoint.h"
+#include "steer/io/json.h"
 
 #include <nlohmann/json.hpp>
 
@@ -66,15 +67,25 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string &dir) {
   STEER_RETURN_IF_ERROR(checkNotDangling(index));
   STEER_RETURN_IF_ERROR(checkNotDangling(single));
   std::map<std::string, std::string> weightMap; // tensor -> file name
+  if (exists(index) && exists(single))
+    return makeError(StatusCode::kInvalidArgument, dir,
+                     ": holds both model.safetensors and "
+                     "model.safetensors.index.json; which weights are meant "
+                     "is ambiguous (stale shards from an earlier save?): "
+                     "remove one");
   if (exists(index)) {
     STEER_ASSIGN_OR_RETURN(std::string text, readFile(index));
     nlohmann::json j;
+    DuplicateKeys dup;
     try {
-      j = nlohmann::json::parse(text);
+      j = nlohmann::json::parse(text, dup.callback());
     } catch (const nlohmann::json::exception &e) {
       return makeError(StatusCode::kInvalidArgument, index,
                        ": not readable JSON: ", e.what());
     }
+    if (dup.found())
+      return makeError(StatusCode::kInvalidArgument, index, ": key '",
+                       dup.first(), "' appears twice in one object");
     auto wm = j.is_object() ? j.find("weight_map") : j.end();
     if (wm == j.end() || !wm->is_object())
       return makeError(StatusCode::kInvalidArgument, index,
@@ -84,21 +95,37 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::open(const std::string &dir) {
         return makeError(StatusCode::kInvalidArgument, index,
                          ": weight_map entry '", name, "' must be a file name");
       std::string f = file.get<std::string>();
-      if (f.find('/') != std::string::npos || f == "." || f == "..")
+      if (f.empty() || f.find('/') != std::string::npos || f == "." ||
+          f == "..")
         return makeError(StatusCode::kInvalidArgument, index,
                          ": weight_map entry '", name, "' names '", f,
                          "'; shards must be files in the checkpoint directory");
       weightMap[name] = f;
     }
+    if (auto total = j.find("metadata"); total != j.end() &&
+                                         total->is_object() &&
+                                         total->contains("total_size")) {
+      const auto &t = (*total)["total_size"];
+      if (!t.is_number_integer() || t.get<int64_t>() < 0)
+        return makeError(StatusCode::kInvalidArgument, index,
+                         ": metadata.total_size must be a non-negative "
+                         "integer, got ",
+                         t.dump());
+    }
     std::set<std::string> shards;
     for (auto &[name, f] : weightMap)
       shards.insert(f);
+    // Every listed shard exists before any is read, so a missing one is
+    // reported as missing rather than as a tensor found elsewhere.
     for (const std::string &f : shards) {
       std::string path = dir + "/" + f;
       STEER_RETURN_IF_ERROR(checkNotDangling(path));
       if (!exists(path))
         return makeError(StatusCode::kNotFound, index, ": shard ", f,
                          " is listed but ", path, " does not exist");
+    }
+    for (const std::string &f : shards) {
+      std::string path = dir + "/" + f;
       STEER_ASSIGN_OR_RETURN(auto file, SafetensorsFile::open(path));
       for (auto &[name, view] : file->tensors()) {
         auto it = weightMap.find(name);

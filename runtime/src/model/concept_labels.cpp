@@ -1,7 +1,9 @@
 //===- concept_labels.cpp - The concept label table -----------------------===//
 #include "steer/model/concept_labels.h"
+#include "steer/io/json.h"
 
 #include "steer/io/file.h"
+#include "steer/text/utf8.h"
 
 #include <nlohmann/json.hpp>
 
@@ -79,7 +81,10 @@ StatusOr<int64_t> parseInt(std::string_view v, std::string_view where,
     if (v[i] == '.' &&
         v.substr(i + 1).find_first_not_of('0') == std::string_view::npos)
       break;
-    if (v[i] < '0' || v[i] > '9' || out > (INT64_MAX - 9) / 10)
+    if (v[i] >= '0' && v[i] <= '9' && out > (INT64_MAX - 9) / 10)
+      return makeError(StatusCode::kInvalidArgument, where, ": column '",
+                       column, "' is '", v, "', an integer out of range");
+    if (v[i] < '0' || v[i] > '9')
       return makeError(StatusCode::kInvalidArgument, where, ": column '",
                        column, "' is '", v, "', not an integer");
     out = out * 10 + (v[i] - '0');
@@ -161,6 +166,24 @@ Status ConceptLabels::add(ConceptLabel label) {
   if (label.id < 0)
     return makeError(StatusCode::kInvalidArgument, label.origin,
                      ": concept id ", label.id, " is negative");
+  // Labels are printed in reviews, profiles and audits: a name is one
+  // visible line, and no text may carry control characters.
+  if (label.name.empty())
+    return makeError(StatusCode::kInvalidArgument, label.origin,
+                     ": concept ", label.id, " has an empty name");
+  size_t bad = 0;
+  for (const std::string *text : {&label.name, &label.description,
+                                  &label.groupName})
+    if (!isValidUtf8(*text, bad))
+      return makeError(StatusCode::kInvalidArgument, label.origin,
+                       ": concept ", label.id, ": invalid UTF-8 at byte ", bad);
+  if (std::string why = unsafeTextReason(label.name, false); !why.empty())
+    return makeError(StatusCode::kInvalidArgument, label.origin,
+                     ": the name of concept ", label.id, " ", why);
+  for (const std::string *text : {&label.description, &label.groupName})
+    if (std::string why = unsafeTextReason(*text); !why.empty())
+      return makeError(StatusCode::kInvalidArgument, label.origin,
+                       ": the text of concept ", label.id, " ", why);
   if (auto it = index_.find(key); it != index_.end())
     return makeError(
         StatusCode::kInvalidArgument, label.origin, ": concept id ", label.id,
@@ -173,6 +196,9 @@ Status ConceptLabels::add(ConceptLabel label) {
 
 StatusOr<ConceptLabels> ConceptLabels::parseCsv(std::string_view text,
                                                 std::string_view path) {
+  // A UTF-8 byte order mark (spreadsheet exports write one) is not text.
+  if (text.substr(0, 3) == "\xEF\xBB\xBF")
+    text.remove_prefix(3);
   STEER_ASSIGN_OR_RETURN(auto rows, splitCsv(text, path));
   if (rows.empty())
     return makeError(StatusCode::kInvalidArgument, path,
@@ -184,7 +210,16 @@ StatusOr<ConceptLabels> ConceptLabels::parseCsv(std::string_view text,
         return static_cast<int>(i);
     return -1;
   };
+  for (size_t i = 0; i < header.size(); ++i)
+    for (size_t j = i + 1; j < header.size(); ++j)
+      if (header[i] == header[j])
+        return makeError(StatusCode::kInvalidArgument, path, ":1: column '",
+                         header[i], "' appears twice in the header");
   int idCol = column("concept_id");
+  if (idCol >= 0 && column("concept_idx") >= 0)
+    return makeError(StatusCode::kInvalidArgument, path,
+                     ":1: the header has both 'concept_id' and 'concept_idx'; "
+                     "keep one");
   if (idCol < 0)
     idCol = column("concept_idx");
   int nameCol = column("concept_name");
@@ -248,8 +283,9 @@ StatusOr<ConceptLabels> ConceptLabels::parseJsonl(std::string_view text,
       continue;
     std::string where = std::string(path) + ":" + std::to_string(line);
     nlohmann::json j;
+    DuplicateKeys dup;
     try {
-      j = nlohmann::json::parse(s);
+      j = nlohmann::json::parse(s, dup.callback());
     } catch (const nlohmann::json::parse_error &e) {
       return makeError(StatusCode::kInvalidArgument, where, ":", e.byte,
                        ": not valid JSON");
@@ -257,11 +293,17 @@ StatusOr<ConceptLabels> ConceptLabels::parseJsonl(std::string_view text,
       return makeError(StatusCode::kInvalidArgument, where,
                        ": not readable JSON: ", e.what());
     }
+    if (dup.found())
+      return makeError(StatusCode::kInvalidArgument, where, ": key '",
+                       dup.first(), "' appears twice");
     if (!j.is_object())
       return makeError(StatusCode::kInvalidArgument, where,
                        ": each line must be a JSON object");
     ConceptLabel label;
     label.origin = where;
+    if (j.contains("concept_id") && j.contains("concept_idx"))
+      return makeError(StatusCode::kInvalidArgument, where,
+                       ": both 'concept_id' and 'concept_idx'; keep one");
     auto idIt =
         j.contains("concept_id") ? j.find("concept_id") : j.find("concept_idx");
     if (idIt == j.end() || !idIt->is_number_integer())
@@ -313,7 +355,10 @@ StatusOr<ConceptLabels> ConceptLabels::parseJsonl(std::string_view text,
 }
 
 std::string findLabelsFile(const std::string &dir) {
-  for (const char *name : {"/concept_labels.csv", "/concept_labels.jsonl"}) {
+  // The parquet catalog (as Hugging Face serves it) is found too, so that
+  // loading it says how to convert it instead of silently using no labels.
+  for (const char *name : {"/concept_labels.csv", "/concept_labels.jsonl",
+                           "/concept_labels.parquet"}) {
     struct stat st;
     if (::stat((dir + name).c_str(), &st) == 0)
       return dir + name;
@@ -322,6 +367,12 @@ std::string findLabelsFile(const std::string &dir) {
 }
 
 StatusOr<ConceptLabels> ConceptLabels::load(const std::string &path) {
+  if (endsWith(path, ".parquet"))
+    return makeError(StatusCode::kUnsupported, path,
+                     ": the runtime reads concept labels as .csv or .jsonl; "
+                     "convert the parquet catalog once with: node "
+                     "scripts/labels-from-parquet.mjs ",
+                     path, " concept_labels.csv");
   STEER_ASSIGN_OR_RETURN(std::string text, readFile(path),
                          "while reading concept labels");
   if (endsWith(path, ".jsonl"))
@@ -329,8 +380,7 @@ StatusOr<ConceptLabels> ConceptLabels::load(const std::string &path) {
   if (endsWith(path, ".csv"))
     return parseCsv(text, path);
   return makeError(StatusCode::kUnsupported, path,
-                   ": concept labels must be .csv or .jsonl (convert the "
-                   "reference's parquet with pandas: df.to_csv(...))");
+                   ": concept labels must be .csv or .jsonl");
 }
 
 const ConceptLabel *ConceptLabels::find(ConceptHead head, int64_t id) const {

@@ -6,6 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "steer/model/config.h"
+#include "steer/io/json.h"
 
 #include "steer/io/file.h"
 
@@ -280,14 +281,21 @@ Status validate(const ModelConfig &c, std::string_view path) {
   if (c.useRope && c.headDim() % 2 != 0)
     return bad("RoPE needs an even head dimension; n_embd / n_head = ",
                c.headDim());
-  if (!(c.normEps > 0) || !std::isfinite(c.normEps))
-    return bad("field 'norm_eps' must be a positive number, got ", c.normEps);
-  if (c.useRope && !(c.ropeBase > 0 && std::isfinite(c.ropeBase)))
-    return bad("field 'rope_base' must be a positive number, got ",
-               c.ropeBase);
-  if (c.clipQkv && !(*c.clipQkv > 0 && std::isfinite(*c.clipQkv)))
-    return bad("field 'clip_qkv' must be a positive number or null, got ",
-               *c.clipQkv);
+  // Floats: NaN fails every check; the upper bounds are far above any
+  // trained model's (1e-5, 500000, 10) and far below values that only
+  // produce degenerate output.
+  auto real = [&](std::string_view key, double v, double lo, double hi,
+                  const char *orNull = "") -> Status {
+    if (!(v > lo && v <= hi))
+      return bad("field '", key, "' is ", v, "; it must be in (", lo, ", ", hi,
+                 "]", orNull);
+    return okStatus();
+  };
+  STEER_RETURN_IF_ERROR(real("norm_eps", c.normEps, 0, 0.1));
+  if (c.useRope)
+    STEER_RETURN_IF_ERROR(real("rope_base", c.ropeBase, 1, 1e12));
+  if (c.clipQkv)
+    STEER_RETURN_IF_ERROR(real("clip_qkv", *c.clipQkv, 0, 1e6, " or null"));
   if (!c.useRmsNorm)
     return bad("field 'use_rms_norm' is false; Steerling checkpoints use "
                "RMSNorm and Steer supports no other norm");
@@ -307,6 +315,15 @@ Status validate(const ModelConfig &c, std::string_view path) {
     if (id < 0 || id >= c.vocabSize)
       return bad("field '", key, "' is ", id, ", outside the vocabulary [0, ",
                  c.vocabSize, ")");
+  // Generation tells the special tokens apart (mask positions are filled,
+  // pad and mask are banned, EOS ends): one id in two roles would change
+  // what it does.
+  for (size_t i = 0; i < std::size(tokens); ++i)
+    for (size_t j = i + 1; j < std::size(tokens); ++j)
+      if (tokens[i].second == tokens[j].second)
+        return bad("fields '", tokens[i].first, "' and '", tokens[j].first,
+                   "' are both ", tokens[i].second,
+                   "; each special token needs its own id");
 
   if (c.interpretable != c.concepts.has_value())
     return bad(c.interpretable
@@ -350,9 +367,9 @@ Status validate(const ModelConfig &c, std::string_view path) {
   if (k.injectLayer < 0 || k.injectLayer > kMaxLayers)
     return bad("field 'concept.inject_layer' is ", k.injectLayer,
                "; it must be in [0, ", kMaxLayers, "]");
-  if (!std::isfinite(k.injectAlpha))
-    return bad("field 'concept.inject_alpha' must be a finite number, got ",
-               k.injectAlpha);
+  if (!(std::abs(k.injectAlpha) <= 1e6))
+    return bad("field 'concept.inject_alpha' is ", k.injectAlpha,
+               "; it must be in [-1e6, 1e6]");
   return okStatus();
 }
 
@@ -373,8 +390,9 @@ int64_t ModelConfig::mlpHidden() const {
 StatusOr<ModelConfig> parseModelConfig(std::string_view text,
                                        std::string_view path) {
   Json root;
+  DuplicateKeys dup;
   try {
-    root = Json::parse(text.begin(), text.end());
+    root = Json::parse(text.begin(), text.end(), dup.callback<Json>());
   } catch (const Json::parse_error &e) {
     auto [line, col] = lineColumn(text, e.byte > 0 ? e.byte - 1 : 0);
     return makeError(StatusCode::kInvalidArgument, path, ":", line, ":", col,
@@ -387,6 +405,10 @@ StatusOr<ModelConfig> parseModelConfig(std::string_view text,
     return makeError(StatusCode::kInvalidArgument, path,
                      ": expected a JSON object at the top level, got ",
                      root.type_name());
+  if (dup.found())
+    return makeError(StatusCode::kInvalidArgument, path, ": key '",
+                     dup.first(),
+                     "' appears twice in one object; state each field once");
 
   ModelConfig config;
   Reader top(root, std::string(path), "");

@@ -82,6 +82,9 @@ double coverage(const std::string &answer, const std::string &reference);
 struct Estimate {
   double value = 0, lo = 0, hi = 0;
   int64_t n = 0;
+  /// False with no resamples (--bootstrap 0) or no rows: then [lo, hi] is
+  /// not an interval and reports say so instead of printing one.
+  bool interval = false;
 };
 /// Mean with a percentile bootstrap 95% interval over rows.
 Estimate bootstrap(const std::vector<double> &values, int64_t resamples,
