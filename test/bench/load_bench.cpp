@@ -2,8 +2,12 @@
 // validated safetensors) against a baseline that reads every weight byte
 // into memory, as a copying loader must. Run on checkpoints of different
 // sizes: Steer's time follows the header size, the baseline the file size.
+// Also the scan for non-finite weights that Engine::create runs before a
+// first forward (every weight byte read once, in parallel), against the
+// same copying baseline: the scan should cost no more than reading the bytes.
 //
 //   steer-bench-load DIR [DIR...]
+#include "steer/exec/engine.h"
 #include "steer/io/file.h"
 #include "steer/model/checkpoint.h"
 
@@ -59,8 +63,9 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "usage: steer-bench-load DIR [DIR...]\n");
     return 2;
   }
-  std::printf("%-34s %10s %10s %8s %12s %12s %8s\n", "checkpoint", "weights",
-              "header", "files", "steer open", "copy load", "ratio");
+  std::printf("%-34s %10s %10s %8s %12s %12s %8s %12s %8s\n", "checkpoint",
+              "weights", "header", "files", "steer open", "copy load",
+              "ratio", "finite scan", "vs copy");
   for (int i = 1; i < argc; ++i) {
     auto probe = steer::Checkpoint::open(argv[i]);
     if (!probe.ok()) {
@@ -79,9 +84,14 @@ int main(int argc, char **argv) {
         std::abort();
     });
     double copy = medianOf(3, [&] { copyAll(**probe); });
-    std::printf("%-34s %8.1fMB %8.1fKB %8zu %10.3fms %10.1fms %7.0fx\n",
+    double scan = medianOf(3, [&] {
+      if (!steer::checkWeightsFinite(**probe).ok())
+        std::abort();
+    });
+    std::printf("%-34s %8.1fMB %8.1fKB %8zu %10.3fms %10.1fms %7.0fx "
+                "%10.1fms %7.2fx\n",
                 argv[i], weights / 1e6, header / 1e3, (*probe)->files().size(),
-                open * 1e3, copy * 1e3, copy / open);
+                open * 1e3, copy * 1e3, copy / open, scan * 1e3, scan / copy);
   }
   return 0;
 }

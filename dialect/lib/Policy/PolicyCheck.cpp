@@ -39,13 +39,30 @@ public:
       }
   }
 
+  /// Records an error. At most kMaxErrors are kept (a generated policy with
+  /// thousands of bad entries must not print gigabytes), and the quoted
+  /// source line is cut to a window around the column.
   void error(const SourceLoc &loc, const std::string &message) {
+    if (messages_.size() > kMaxErrors)
+      return;
+    if (messages_.size() == kMaxErrors) {
+      messages_.push_back(path_ + ": error: too many errors (more than " +
+                          std::to_string(kMaxErrors) + "); stopping");
+      return;
+    }
     std::string out = loc.file + ":" + std::to_string(loc.line) + ":" +
                       std::to_string(loc.column) + ": error: " + message;
     if (loc.line >= 1 && loc.line <= static_cast<int>(lines_.size())) {
       const std::string &text = lines_[loc.line - 1];
-      out += "\n  " + text + "\n  " +
-             std::string(std::max(0, loc.column - 1), ' ') + "^";
+      const size_t col = static_cast<size_t>(std::max(0, loc.column - 1));
+      const size_t from = col > kWindow ? col - kWindow : 0;
+      std::string shown = text.substr(from, 2 * kWindow);
+      if (from > 0)
+        shown = "..." + shown;
+      if (from + 2 * kWindow < text.size())
+        shown += "...";
+      out += "\n  " + shown + "\n  " +
+             std::string(col - from + (from > 0 ? 3 : 0), ' ') + "^";
     }
     messages_.push_back(out);
   }
@@ -63,6 +80,8 @@ public:
   }
 
 private:
+  static constexpr size_t kMaxErrors = 50;
+  static constexpr size_t kWindow = 80;
   std::string path_;
   std::vector<std::string> lines_;
   std::vector<std::string> messages_;
@@ -110,6 +129,9 @@ size_t editDistance(const std::string &a, const std::string &b) {
 std::string badName(std::string_view name) {
   if (name.size() > 128)
     return "is " + std::to_string(name.size()) + " bytes; keep it under 128";
+  if (name.find_first_not_of(" \t") == std::string_view::npos ||
+      name.front() == ' ' || name.back() == ' ')
+    return "starts or ends with a space";
   // U+200B..U+200F: E2 80 8B..8F; U+2060..U+2064: E2 81 A0..A4; U+FEFF: EF BB BF.
   for (size_t i = 0; i + 2 < name.size(); ++i) {
     auto b = [&](size_t k) { return static_cast<unsigned char>(name[i + k]); };
@@ -348,11 +370,15 @@ StatusOr<CheckedPolicy> checkPolicyText(const std::string &path,
                      ": the model is not interpretable; policies steer "
                      "concepts, which it does not have");
   out.description = proto.description();
-  if (std::string why = unsafeTextReason(proto.description()); !why.empty())
+  if (std::string why = unsafeTextReason(proto.description(), false);
+      !why.empty())
     diags.error(Context{config, labels, diags, &tree}.loc(&tree, proto,
                                                           "description"),
                 "the description " + why);
 
+  if (proto.rule_size() == 0)
+    diags.error(diags.at(0, 0), "the policy has no rules, so it would change "
+                                "nothing; add a rule { ... }");
   Context ctx{config, labels, diags, &tree};
   std::map<std::string, SourceLoc> names;
   std::map<int64_t, std::string> amplified, suppressed; // id -> rule
@@ -460,7 +486,7 @@ StatusOr<CheckedPolicy> checkPolicyText(const std::string &path,
           ctx.resolve(pc.target(), ctx.loc(ct, pc, "target"));
       if (target)
         spec.concept_ = *target;
-      spec.value = pc.value();
+      spec.value = pc.value() + 0.0f; // -0 is 0
       if (!pc.has_value())
         diags.error(ctx.loc(rt, pr, "clamp", c),
                     "'clamp' needs a value (the weight to hold, in [0, 1])");
@@ -494,6 +520,11 @@ StatusOr<CheckedPolicy> checkPolicyText(const std::string &path,
         u.focal = *f;
       u.group = ctx.resolveAll(ut, pu, "group", pu.group());
       ctx.checkDuplicates(u.group, "'group'");
+      for (const ConceptUse &g : u.group)
+        if (!pu.focal().empty() && g.id == u.focal.id)
+          diags.error(g.loc, "concept '" + g.written +
+                                 "' is the focal concept; the group lists "
+                                 "the others");
       if (pu.has_alpha())
         u.alpha = pu.alpha();
       u.layer = pu.has_layer() ? pu.layer() : config.nLayers / 2;
@@ -510,7 +541,19 @@ StatusOr<CheckedPolicy> checkPolicyText(const std::string &path,
     }
     out.rules.push_back(std::move(rule));
   }
-  // A concept both pushed up and pushed down is a contradiction.
+  // A concept both pushed up and pushed down is a contradiction: amplified
+  // and suppressed, or unlearned and clamped to a weight above 0.
+  for (const Rule &rule : out.rules)
+    for (const ClampSpec &c : rule.clamps)
+      if (auto it = suppressed.find(c.concept_.id);
+          it != suppressed.end() && c.value > 0)
+        for (const Rule &other : out.rules)
+          if (other.unlearn && other.name == it->second &&
+              other.unlearn->focal.id == c.concept_.id)
+            diags.error(c.concept_.loc,
+                        "concept '" + c.concept_.written +
+                            "' is clamped up here and unlearned by rule '" +
+                            other.name + "'; drop one of them");
   for (const Rule &rule : out.rules)
     if (rule.amplify)
       for (const ConceptUse &u : rule.amplify->concepts)

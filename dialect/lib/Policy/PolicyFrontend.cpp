@@ -7,6 +7,7 @@
 #include "steer/io/file.h"
 #include "steer/model/checkpoint.h"
 #include "steer/text/tokenizer.h"
+#include "steer/text/utf8.h"
 
 #include <xxhash.h>
 
@@ -171,7 +172,7 @@ std::string topTokens(const std::vector<float> &v, const Tokenizer *tok,
     if (tok)
       if (auto t = tok->decode(std::span<const int64_t>(&idx[i], 1)); t.ok())
         text = *t;
-    s += (i ? " " : "") + std::string("'") + text + "'" +
+    s += (i ? " " : "") + std::string("'") + displayText(text, false) + "'" +
          fmt("(%.3g)", v[idx[i]]);
   }
   return s;
@@ -196,7 +197,7 @@ std::string formatProfile(const CheckedPolicy &policy,
         "\nrule '" + r.name + "' (line " + std::to_string(r.loc.line) + ")\n";
     if (r.guard)
       out += "  when: any of [" + join(r.guard->concepts) + "] " +
-             fmt("above %.3f", r.guard->threshold) + " on the prompt\n";
+             fmt("above %.6g", r.guard->threshold) + " on the prompt\n";
     if (!r.suppress.empty())
       out += "  suppress: " + join(r.suppress) +
              " (weight 0 at generated positions)\n";
@@ -242,7 +243,8 @@ std::string formatProfile(const CheckedPolicy &policy,
     }
     if (r.steerToResponse) {
       const ResponseSpec &s = *r.steerToResponse;
-      out += "  steer to response: \"" + s.response + "\" (" +
+      out += "  steer to response: \"" + displayText(s.response, false) +
+             "\" (" +
              std::to_string(s.tokens) + " tokens)\n";
       std::vector<int64_t> idx(s.profile.size());
       for (size_t i = 0; i < idx.size(); ++i)
@@ -265,7 +267,8 @@ std::string formatProfile(const CheckedPolicy &policy,
       out += "\n";
     }
   }
-  return out;
+  // Labels and text come from files: printed escaped (docs/review.md).
+  return displayText(out);
 }
 
 } // namespace steer::policy

@@ -80,6 +80,9 @@ Status writeNew(const std::string &path, const std::string &text, int mode) {
 } // namespace
 
 Status generateSigningKey(const std::string &prefix) {
+  if (prefix.empty() || prefix.back() == '/')
+    return makeError(StatusCode::kInvalidArgument, "keygen: the prefix '",
+                     prefix, "' names no file; give e.g. keys/release");
   STEER_RETURN_IF_ERROR(initSodium());
   SigningKey key;
   crypto_sign_keypair(key.publicKey.data(), key.secret.data());

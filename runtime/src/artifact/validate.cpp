@@ -193,9 +193,33 @@ private:
     } else if (in.schedule() != schema::FIXED) {
       return bad("injection schedule ", static_cast<int>(in.schedule()),
                  " is not FIXED or HARD_CUTOFF");
+    } else if (in.cutoff_tokens() != 0) {
+      return bad("cutoff_tokens ", in.cutoff_tokens(),
+                 " with the FIXED schedule, which has no cutoff");
     }
     STEER_RETURN_IF_ERROR(tensor(in.direction_tensor(), c_.nEmbd,
                                  Range{-1.0001, 1.0001}, "direction"));
+    // The direction is L2-normalised by construction.
+    {
+      const TensorView *v = a_.tensor(in.direction_tensor());
+      double norm = 0;
+      for (int64_t i = 0; i < c_.nEmbd; ++i) {
+        float x;
+        std::memcpy(&x, v->data + 4 * i, 4);
+        norm += double(x) * x;
+      }
+      if (std::abs(std::sqrt(norm) - 1.0) > 1e-3)
+        return bad("its injection direction has norm ", std::sqrt(norm),
+                   ", not 1");
+    }
+    // Fields of the other kind must be absent: an edit that turned an
+    // unlearn into an amplify must not keep (and silently drop) its mask.
+    if (!unlearn && (in.has_relu_focal() || in.relu_strength() != 0 ||
+                     !in.vocab_bias_tensor().empty()))
+      return bad("an amplify injection carries unlearn's ReLU mask fields");
+    if (unlearn && in.alpha() != in.target())
+      return bad("unlearn's alpha ", in.alpha(), " differs from its target ",
+                 in.target(), " (unlearn's alpha is the raw value)");
     if (unlearn) {
       if (!in.has_relu_focal())
         return bad("unlearn has no focal concept");

@@ -147,6 +147,25 @@ StatusOr<DiffResult> diffArtifacts(const Artifact &a, const Artifact &b,
   if (a.manifest().model_config_json() != b.manifest().model_config_json())
     lines.push_back(
         {'~', "model config differs (compiled for different models)"});
+  // The same config with other weights is another model too: every
+  // checkpoint file's digest is compared.
+  {
+    std::map<std::string, std::string> fa, fb;
+    for (const auto &f : a.manifest().checkpoint().files())
+      fa[f.name()] = f.xxh64();
+    for (const auto &f : b.manifest().checkpoint().files())
+      fb[f.name()] = f.xxh64();
+    for (const auto &[name, h] : fa)
+      if (!fb.count(name))
+        lines.push_back({'~', "model file " + name + " is gone"});
+      else if (fb[name] != h)
+        lines.push_back({'~', "model file " + name + " differs (xxh64 " + h +
+                                  " -> " + fb[name] +
+                                  "): compiled for different weights"});
+    for (const auto &[name, h] : fb)
+      if (!fa.count(name))
+        lines.push_back({'~', "model file " + name + " is new"});
+  }
   std::map<std::string, const schema::Rule *> ra, rb;
   for (const auto &r : a.manifest().rules())
     ra[r.name()] = &r;

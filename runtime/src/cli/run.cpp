@@ -37,8 +37,15 @@ StatusOr<Loaded> load(const ModelInput &in) {
     return makeError(StatusCode::kInvalidArgument,
                      "give a prompt: --prompt TEXT or --ids LIST");
   }
-  STEER_RETURN_IF_ERROR(l.engine->checkIds(l.ids),
-                        in.prompt.empty() ? "in --ids" : "in --prompt");
+  if (Status s = l.engine->checkIds(l.ids); !s.ok()) {
+    if (in.prompt.empty())
+      return std::move(s).withContext("in --ids");
+    return makeError(StatusCode::kInvalidArgument, s.message(),
+                     " in --prompt: the model's vocabulary (",
+                     l.engine->vocab(),
+                     ") is smaller than the cl100k tokenizer's, so text "
+                     "cannot be run on it; give token ids with --ids");
+  }
   return l;
 }
 
@@ -266,6 +273,12 @@ StatusOr<std::string> explain(const ExplainOptions &o) {
                                  c.endofchunkTokenId, stops, attributions);
   float maxError = 0, maxLogit = 0;
   for (const TokenAttribution &t : attributions) {
+    // std::max drops a NaN; a verification that cannot be computed is a
+    // failure, not "within 0".
+    if (!std::isfinite(t.error) || !std::isfinite(t.logit))
+      return makeError(StatusCode::kDataLoss, "attribution of position ",
+                       t.position, " is not finite (logit ", t.logit,
+                       ", error ", t.error, "); nothing can be verified");
     maxError = std::max(maxError, t.error);
     maxLogit = std::max(maxLogit, std::abs(t.logit));
   }

@@ -474,6 +474,16 @@ StatusOr<GenerationResult> generate(const Engine &engine,
         float mx = kernels::maxValue(lg, V);
         confidence[i] = 1.0f / kernels::sumExp(lg, V, mx);
       }
+      // A NaN or Inf logit (finite weights whose products overflow float32,
+      // or steering that does) makes every confidence NaN; committing by a
+      // NaN order would produce text that means nothing. Fail fast instead.
+      for (int64_t i = 0; i < nm; ++i)
+        if (!(confidence[i] > 0 && confidence[i] <= 1))
+          return makeError(StatusCode::kDataLoss, "step ", globalStep,
+                           ": the forward produced non-finite logits at "
+                           "position ",
+                           maskedPos[i],
+                           " (the weights or the steering overflow float32)");
       const int64_t k = std::min<int64_t>(schedule[s], nm);
       std::vector<int64_t> order(nm);
       std::iota(order.begin(), order.end(), 0);

@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -181,12 +182,34 @@ void linearImpl(const float *x, int64_t m, int64_t k, WeightRef w, RowOf rowOf,
 
 } // namespace
 
+namespace {
+/// OMP_NUM_THREADS is input too: 65536 threads crash the process (each
+/// needs a stack) and 2^31 exhaust memory inside libgomp. Before any
+/// parallel region runs, the team size is bounded to 4x the processors,
+/// with a note when that changes what was asked.
+int boundedDefaultThreads() {
+  const int procs = std::max(1, omp_get_num_procs());
+  const int asked = omp_get_max_threads();
+  const int bound = 4 * procs;
+  if (asked > bound) {
+    std::fprintf(stderr,
+                 "steer: note: %d OpenMP threads asked for "
+                 "(OMP_NUM_THREADS); using %d, 4x this machine's %d "
+                 "processors\n",
+                 asked, bound, procs);
+    omp_set_num_threads(bound);
+  }
+  return std::min(std::max(1, asked), bound);
+}
+const int kDefaultThreads = boundedDefaultThreads();
+} // namespace
+
 void setThreads(int t) { gThreads = t; }
 int threads() {
   // OpenMP's default honours OMP_NUM_THREADS (all cores when unset), so
   // two processes can share the machine without oversubscribing it.
   if (gThreads <= 0)
-    gThreads = std::max(1, omp_get_max_threads());
+    gThreads = kDefaultThreads;
   return gThreads;
 }
 

@@ -91,6 +91,11 @@ SafetensorsFile::parse(const uint8_t *data, uint64_t size,
     auto off = entry.find("data_offsets");
     if (dt == entry.end() || sh == entry.end() || off == entry.end())
       return badTensor("needs 'dtype', 'shape' and 'data_offsets'");
+    if (entry.size() != 3)
+      for (auto &[key, value] : entry.items())
+        if (key != "dtype" && key != "shape" && key != "data_offsets")
+          return badTensor("unknown key '", key,
+                           "' (an entry has dtype, shape and data_offsets)");
     if (!dt->is_string())
       return badTensor("'dtype' must be a string");
     std::optional<DType> dtype = dtypeFromName(dt->get<std::string>());

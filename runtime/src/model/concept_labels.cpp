@@ -307,8 +307,9 @@ StatusOr<ConceptLabels> ConceptLabels::parseJsonl(std::string_view text,
     auto idIt =
         j.contains("concept_id") ? j.find("concept_id") : j.find("concept_idx");
     if (idIt == j.end() || !idIt->is_number_integer())
-      return makeError(StatusCode::kInvalidArgument, where,
-                       ": needs an integer 'concept_id'");
+      return makeError(StatusCode::kInvalidArgument, where, ": needs an integer '",
+                       j.contains("concept_idx") ? "concept_idx" : "concept_id",
+                       "'", idIt == j.end() ? "" : ", got " + idIt->dump());
     label.id = idIt->get<int64_t>();
     auto str = [&](const char *key, std::string &out) -> Status {
       auto it = j.find(key);

@@ -12,10 +12,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <set>
 #include <utility>
+#include <vector>
 
 namespace steer {
 namespace {
@@ -202,6 +204,28 @@ private:
   nlohmann::ordered_json &object_;
 };
 
+/// Collects the key names a visitor reads.
+struct KeyNames {
+  std::set<std::string> all;
+  template <typename T> void field(std::string_view key, T &) {
+    all.emplace(key);
+  }
+};
+
+size_t editDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j)
+    prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1,
+                         prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
 /// Reads the concept fields of the Hugging Face layout, where they sit at
 /// the top level and the concept head's block_size is concept_block_size.
 template <typename V> struct FlatConcept {
@@ -238,6 +262,14 @@ std::pair<size_t, size_t> lineColumn(std::string_view text, size_t offset) {
 }
 
 Status validate(const ModelConfig &c, std::string_view path) {
+  // A concept field as the file names it: "concept.n_concepts" in the
+  // nested layout, "n_concepts" (and "concept_block_size") in the flat one.
+  auto cname = [&](std::string_view f) {
+    if (!c.hubLayout)
+      return "concept." + std::string(f);
+    return f == "block_size" ? std::string("concept_block_size")
+                             : std::string(f);
+  };
   auto bad = [&](auto &&...pieces) {
     return makeError(StatusCode::kInvalidArgument, path, ": ", pieces...);
   };
@@ -333,23 +365,23 @@ Status validate(const ModelConfig &c, std::string_view path) {
   if (!c.concepts)
     return okStatus();
   const ConceptConfig &k = *c.concepts;
-  STEER_RETURN_IF_ERROR(sized("concept.n_concepts", k.nConcepts, kMaxConcepts));
+  STEER_RETURN_IF_ERROR(sized(cname("n_concepts"), k.nConcepts, kMaxConcepts));
   STEER_RETURN_IF_ERROR(
-      sized("concept.pad_multiple", k.padMultiple, kMaxPadMultiple));
+      sized(cname("pad_multiple"), k.padMultiple, kMaxPadMultiple));
   STEER_RETURN_IF_ERROR(
-      sized("concept.max_concepts", k.maxConcepts, kMaxConcepts));
+      sized(cname("max_concepts"), k.maxConcepts, kMaxConcepts));
   STEER_RETURN_IF_ERROR(
-      sized("concept.block_size", k.blockSize, kMaxContext));
+      sized(cname("block_size"), k.blockSize, kMaxContext));
   if (k.conceptDim != c.nEmbd)
-    return bad("concept.concept_dim (", k.conceptDim, ") must equal n_embd (",
+    return bad(cname("concept_dim"), " (", k.conceptDim, ") must equal n_embd (",
                c.nEmbd, ")");
   if (k.factorizeRank < 16 || k.factorizeRank > 1024)
-    return bad("concept.factorize_rank must be in [16, 1024], got ",
+    return bad(cname("factorize_rank"), " must be in [16, 1024], got ",
                k.factorizeRank);
   auto topk = [&](std::string_view key, std::optional<int64_t> v,
                   int64_t n) -> Status {
     if (v && (*v <= 0 || *v > n))
-      return bad("field 'concept.", key, "' is ", *v, "; it must be in [1, ", n,
+      return bad("field '", cname(key), "' is ", *v, "; it must be in [1, ", n,
                  "] or null");
     return okStatus();
   };
@@ -358,17 +390,17 @@ Status validate(const ModelConfig &c, std::string_view path) {
       topk("topk_known_features", k.topkKnownFeatures, k.nConcepts));
   if (k.useUnknown) {
     if (!k.nUnknownConcepts)
-      return bad("concept.use_unknown is true but n_unknown_concepts is null");
-    STEER_RETURN_IF_ERROR(sized("concept.n_unknown_concepts",
+      return bad(cname("use_unknown"), " is true but n_unknown_concepts is null");
+    STEER_RETURN_IF_ERROR(sized(cname("n_unknown_concepts"),
                                 *k.nUnknownConcepts, kMaxConcepts));
     STEER_RETURN_IF_ERROR(
         topk("unknown_topk", k.unknownTopk, *k.nUnknownConcepts));
   }
   if (k.injectLayer < 0 || k.injectLayer > kMaxLayers)
-    return bad("field 'concept.inject_layer' is ", k.injectLayer,
+    return bad("field '", cname("inject_layer"), "' is ", k.injectLayer,
                "; it must be in [0, ", kMaxLayers, "]");
   if (!(std::abs(k.injectAlpha) <= 1e6))
-    return bad("field 'concept.inject_alpha' is ", k.injectAlpha,
+    return bad("field '", cname("inject_alpha"), "' is ", k.injectAlpha,
                "; it must be in [-1e6, 1e6]");
   return okStatus();
 }
@@ -440,11 +472,19 @@ StatusOr<ModelConfig> parseModelConfig(std::string_view text,
     visitConcept(parsed, renamed);
     STEER_RETURN_IF_ERROR(flat.takeStatus());
     flatConceptKeys = flat.seen();
-    if (config.interpretable) {
-      if (!root.contains("n_concepts"))
-        config.missingShapeKeys.emplace_back("n_concepts");
-      config.concepts = parsed;
-    }
+    if (!config.interpretable)
+      return makeError(StatusCode::kUnsupported, path,
+                       ": a Hugging Face layout config with 'interpretable' "
+                       "false: the reference's wrapper stores concept heads "
+                       "and the transformer. prefix regardless, which such a "
+                       "model does not describe; Steer reads interpretable "
+                       "checkpoints in this layout (a plain model loads in "
+                       "the nested layout)");
+    if (!root.contains("n_concepts"))
+      config.missingShapeKeys.emplace_back("n_concepts");
+    if (parsed.useUnknown && !root.contains("n_unknown_concepts"))
+      config.missingShapeKeys.emplace_back("n_unknown_concepts");
+    config.concepts = parsed;
   }
 
   if (auto it = root.find("concept");
@@ -465,9 +505,25 @@ StatusOr<ModelConfig> parseModelConfig(std::string_view text,
                          ": unknown field 'concept.", key, "'");
     if (config.interpretable && !it->contains("n_concepts"))
       config.missingShapeKeys.emplace_back("concept.n_concepts");
+    if (config.interpretable && parsed.useUnknown &&
+        !it->contains("n_unknown_concepts"))
+      config.missingShapeKeys.emplace_back("concept.n_unknown_concepts");
     config.concepts = parsed;
   }
 
+  // Every key the model reads, in either layout: a top-level key that is
+  // none of them is reported (inspect), unless it is a near miss of one (a
+  // typo would silently leave the 8B default in place) or a concept field
+  // outside the nested layout's 'concept' object.
+  KeyNames names;
+  {
+    ModelConfig scratch;
+    ConceptConfig scratchConcept;
+    visitBackbone(scratch, names);
+    visitTokens(scratch, names);
+    FlatConcept<KeyNames> flatNames{names};
+    visitConcept(scratchConcept, flatNames);
+  }
   for (auto &[key, value] : root.items()) {
     if (top.seen().count(key) || key == "concept" ||
         flatConceptKeys.count(key))
@@ -475,8 +531,19 @@ StatusOr<ModelConfig> parseModelConfig(std::string_view text,
     bool hub = false;
     for (std::string_view k : kHubKeys)
       hub |= key == k;
-    if (!hub)
-      config.ignoredKeys.push_back(key);
+    if (hub)
+      continue;
+    if (!config.hubLayout && names.all.count(key))
+      return makeError(StatusCode::kInvalidArgument, path, ": field '", key,
+                       "' is a concept field; in this layout it belongs in "
+                       "the 'concept' object (or write the whole config in "
+                       "the Hugging Face layout, model_type \"steerling\")");
+    for (const std::string &known : names.all)
+      if (key.size() >= 4 && editDistance(key, known) <= 2)
+        return makeError(StatusCode::kInvalidArgument, path,
+                         ": unknown field '", key, "'; did you mean '", known,
+                         "'?");
+    config.ignoredKeys.push_back(key);
   }
 
   if (Status s = validate(config, path); !s.ok()) {

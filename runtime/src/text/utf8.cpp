@@ -50,13 +50,19 @@ int validPrefix(std::string_view s, size_t i, const Lead &l) {
   return k;
 }
 
-/// Length of a bidirectional override or isolate at `i` (U+202A..U+202E,
-/// U+2066..U+2069: E2 80 AA..AE, E2 81 A6..A9), else 0.
+/// Length of a character at `i` that changes how text around it reads:
+/// a bidirectional override or isolate (U+202A..U+202E, U+2066..U+2069), a
+/// line or paragraph separator (U+2028, U+2029), or a C1 control
+/// (U+0080..U+009F, e.g. U+009B, a one-character CSI); else 0.
 int bidiControl(std::string_view s, size_t i) {
+  if (i + 1 < s.size() && static_cast<uint8_t>(s[i]) == 0xc2 &&
+      static_cast<uint8_t>(s[i + 1]) >= 0x80 &&
+      static_cast<uint8_t>(s[i + 1]) <= 0x9f)
+    return 2;
   if (i + 2 >= s.size() || static_cast<uint8_t>(s[i]) != 0xe2)
     return 0;
   uint8_t b1 = static_cast<uint8_t>(s[i + 1]), b2 = static_cast<uint8_t>(s[i + 2]);
-  return (b1 == 0x80 && b2 >= 0xaa && b2 <= 0xae) ||
+  return (b1 == 0x80 && b2 >= 0xa8 && b2 <= 0xae) ||
                  (b1 == 0x81 && b2 >= 0xa6 && b2 <= 0xa9)
              ? 3
              : 0;
@@ -75,8 +81,10 @@ std::string displayText(std::string_view s, bool keepNewlines) {
   for (size_t i = 0; i < s.size();) {
     const uint8_t c = static_cast<uint8_t>(s[i]);
     if (int n = bidiControl(s, i)) {
-      uint8_t b1 = static_cast<uint8_t>(s[i + 1]), b2 = static_cast<uint8_t>(s[i + 2]);
-      unsigned cp = ((0xe2 & 0x0f) << 12) | ((b1 & 0x3f) << 6) | (b2 & 0x3f);
+      uint8_t b1 = static_cast<uint8_t>(s[i + 1]);
+      unsigned cp = n == 2 ? b1
+                           : ((0xe2 & 0x0f) << 12) | ((b1 & 0x3f) << 6) |
+                                 (static_cast<uint8_t>(s[i + 2]) & 0x3f);
       char buf[16];
       std::snprintf(buf, sizeof(buf), "\\u{%04x}", cp);
       out += buf;
@@ -116,8 +124,11 @@ std::string unsafeTextReason(std::string_view s, bool allowNewlines) {
                     "holds the control character 0x%02x at byte %zu", c, i);
       return buf;
     }
-    if (bidiControl(s, i))
-      return "holds a bidirectional override at byte " + std::to_string(i);
+    if (int n = bidiControl(s, i))
+      return std::string(n == 2 ? "holds a C1 control character"
+                                : "holds a bidirectional override or line "
+                                  "separator") +
+             " at byte " + std::to_string(i);
   }
   return {};
 }

@@ -14,8 +14,13 @@ namespace steer::policy {
 /// A closed interval [lo, hi].
 struct Range {
   double lo, hi;
-  /// False for NaN.
-  bool contains(double v) const { return v >= lo && v <= hi; }
+  /// False for NaN. Compared at float precision: every strength is stored
+  /// as float32, and the float nearest a written bound (1e-6 is
+  /// 9.99999997e-07) is that bound.
+  bool contains(double v) const {
+    const float f = static_cast<float>(v);
+    return f >= static_cast<float>(lo) && f <= static_cast<float>(hi);
+  }
 };
 
 /// 0 would fire on every prompt and 1 on none.
