@@ -54,7 +54,10 @@ public:
                       std::to_string(loc.column) + ": error: " + message;
     if (loc.line >= 1 && loc.line <= static_cast<int>(lines_.size())) {
       const std::string &text = lines_[loc.line - 1];
-      const size_t col = static_cast<size_t>(std::max(0, loc.column - 1));
+      // Protobuf's columns advance tabs to 8-column stops, so a column can
+      // lie past the line's bytes (the policy fuzzer found it).
+      const size_t col = std::min(
+          text.size(), static_cast<size_t>(std::max(0, loc.column - 1)));
       const size_t from = col > kWindow ? col - kWindow : 0;
       std::string shown = text.substr(from, 2 * kWindow);
       if (from > 0)
