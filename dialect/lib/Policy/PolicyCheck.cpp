@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 #include "steer/Policy/PolicyFrontend.h"
 #include "steer/policy/bounds.h"
+#include "steer/base/edit_distance.h"
 
 #include "schema/policy.pb.h"
 #include "steer/text/utf8.h"
@@ -110,20 +111,6 @@ std::string lower(std::string s) {
   for (char &c : s)
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
-}
-
-size_t editDistance(const std::string &a, const std::string &b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j)
-    prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1,
-                         prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
 }
 
 /// Rule names appear in diffs, logs and HTTP responses: one printable line

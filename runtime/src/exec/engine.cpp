@@ -130,13 +130,19 @@ Status Engine::checkIntervention(const WeightIntervention &iv) const {
       return bad("value ", iv.values[i], " for concept ", iv.concepts[i],
                  " is not a weight in [0, 1]");
   }
-  if (!iv.profile.empty() && static_cast<int64_t>(iv.profile.size()) != C)
-    return bad("a target profile has ", iv.profile.size(),
-               " values; the model has ", C, " known concepts");
+  auto finite = [](const std::vector<float> &v) {
+    return std::all_of(v.begin(), v.end(),
+                       [](float x) { return std::isfinite(x); });
+  };
+  if (!iv.profile.empty() &&
+      (static_cast<int64_t>(iv.profile.size()) != C || !finite(iv.profile)))
+    return bad("a target profile must be ", C, " finite values; it has ",
+               iv.profile.size());
   if (!iv.features.empty() &&
-      static_cast<int64_t>(iv.features.size()) != config_.nEmbd)
-    return bad("folded features have ", iv.features.size(),
-               " values; the model's width is ", config_.nEmbd);
+      (static_cast<int64_t>(iv.features.size()) != config_.nEmbd ||
+       !finite(iv.features)))
+    return bad("folded features must be ", config_.nEmbd,
+               " finite values; they have ", iv.features.size());
   return okStatus();
 }
 

@@ -164,7 +164,6 @@ Status checkSteering(const Engine &engine, const ResolvedSteering &s) {
         return false;
     return true;
   };
-  const int64_t C = c.concepts ? c.concepts->nConcepts : 0;
   if (!s.direction.empty()) {
     if (static_cast<int64_t>(s.direction.size()) != c.nEmbd ||
         !finite(s.direction))
@@ -182,26 +181,8 @@ Status checkSteering(const Engine &engine, const ResolvedSteering &s) {
       (static_cast<int64_t>(s.vocabBias.size()) != c.vocabSize ||
        !finite(s.vocabBias)))
     return bad("the vocabulary bias must be ", c.vocabSize, " finite values");
-  const WeightIntervention &w = s.weights;
-  if (w.concepts.size() != w.values.size())
-    return bad(w.concepts.size(), " override concepts but ", w.values.size(),
-               " values");
-  for (size_t i = 0; i < w.concepts.size(); ++i) {
-    if (w.concepts[i] < 0 || w.concepts[i] >= C)
-      return bad("override concept id ", w.concepts[i],
-                 " is outside the model's known concepts [0, ", C, ")");
-    if (!(0.0f <= w.values[i] && w.values[i] <= 1.0f))
-      return bad("override value ", w.values[i], " for concept ",
-                 w.concepts[i], " is not a weight in [0, 1]");
-  }
-  if (!w.profile.empty() &&
-      (static_cast<int64_t>(w.profile.size()) != C || !finite(w.profile)))
-    return bad("a target profile must be ", C, " finite values");
-  if (!w.features.empty() &&
-      (static_cast<int64_t>(w.features.size()) != c.nEmbd ||
-       !finite(w.features)))
-    return bad("folded features must be ", c.nEmbd, " finite values");
-  return okStatus();
+  // The weight overrides are checked where the engine applies them.
+  return engine.checkIntervention(s.weights);
 }
 
 StatusOr<ResolvedSteering> resolveSteering(const Engine &engine,

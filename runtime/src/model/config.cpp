@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 #include "steer/model/config.h"
 #include "steer/io/json.h"
+#include "steer/base/edit_distance.h"
 
 #include "steer/io/file.h"
 
@@ -211,20 +212,6 @@ struct KeyNames {
     all.emplace(key);
   }
 };
-
-size_t editDistance(std::string_view a, std::string_view b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j)
-    prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j)
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1,
-                         prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
 
 /// Reads the concept fields of the Hugging Face layout, where they sit at
 /// the top level and the concept head's block_size is concept_block_size.
