@@ -13,7 +13,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -72,12 +74,19 @@ STEER_PEAK_FN(peak128, , 4)
 #undef STEER_PEAK_FN
 
 /// Peak float32 throughput of the widest FMA path this CPU has (GFLOP/s,
-/// every thread), and that path's name.
+/// every thread), and that path's name. STEER_ISA=avx512|avx2|portable
+/// forces a narrower path, so each one a machine has can be measured; a
+/// path the CPU lacks falls back to the widest it has.
 std::pair<double, const char *> peakFlops() {
   __builtin_cpu_init();
-  const bool avx512 = __builtin_cpu_supports("avx512f"),
-             avx2 = __builtin_cpu_supports("avx2") &&
-                    __builtin_cpu_supports("fma");
+  const char *force = std::getenv("STEER_ISA");
+  const std::string isa = force ? force : "";
+  bool avx512 = __builtin_cpu_supports("avx512f"),
+       avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (isa == "avx2" || isa == "portable")
+    avx512 = false;
+  if (isa == "portable")
+    avx2 = false;
   const int64_t iters = 20000000;
   double best = 0;
   for (int rep = 0; rep < 3; ++rep)
