@@ -52,10 +52,11 @@ struct FoldInjectionsPass
         op.emitOpError() << resolved.status().toString();
         return signalPassFailure();
       }
+      const ::steer::ResolvedInjection &in = resolved->injections.front();
       op.setDirectionAttr(
-          f32Blob(&getContext(), "inject_direction", resolved->direction));
+          f32Blob(&getContext(), "inject_direction", in.direction));
       op.setAlphaAttr(
-          FloatAttr::get(Float32Type::get(&getContext()), resolved->baseAlpha));
+          FloatAttr::get(Float32Type::get(&getContext()), in.baseAlpha));
       op.setNormalize(false);
     }
   }

@@ -113,18 +113,7 @@ steer.policy @p {
 }
 
 // -----
-// Tests one injection and one target profile per policy.
-steer.policy @p {
-  steer.rule @a {
-    steer.amplify [#steer.concept<1>] {target = 8.0 : f32, layer = 1 : i64, schedule = #steer.schedule<fixed>}
-  }
-  steer.rule @b {
-    // expected-error @+1 {{injects a direction, and so does rule 'a'}}
-    steer.amplify [#steer.concept<2>] {target = 8.0 : f32, layer = 1 : i64, schedule = #steer.schedule<fixed>}
-  }
-}
-
-// -----
+// Tests one target profile per policy (injections may be several).
 steer.policy @p {
   steer.rule @a {
     steer.steer_to_response "No."

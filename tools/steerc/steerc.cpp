@@ -10,8 +10,10 @@
 #include "steer/Passes/Passes.h"
 #include "steer/Policy/PolicyFrontend.h"
 #include "steer/Policy/PolicyImport.h"
+#include "steer/Target/ProgramTranslation.h"
 #include "steer/artifact/artifact.h"
 #include "steer/exec/engine.h"
+#include "steer/exec/program.h"
 #include "steer/io/file.h"
 #include "steer/model/checkpoint.h"
 #include "steer/text/utf8.h"
@@ -37,47 +39,56 @@ using namespace llvm;
 
 namespace {
 
-enum class EmitKind { Auto, Mlir, Profile, Artifact };
+enum class EmitKind { Auto, Mlir, Profile, Program, Artifact };
+
+/// steerc's own options: --help lists these alone (LLVM's and MLIR's are
+/// hidden, as mlir-opt based drivers of CIRCT and IREE hide them).
+cl::OptionCategory steercCategory("steerc options");
 
 cl::opt<std::string> policyPath(cl::Positional, cl::desc("[POLICY]"),
-                                cl::init(""));
+                                cl::init(""), cl::cat(steercCategory));
 cl::opt<std::string>
     labelsPath("labels",
                cl::desc("Concept label file (default: MODEL/concept_labels.csv "
                         "or .jsonl when present)"),
-               cl::value_desc("file"), cl::init(""));
+               cl::value_desc("file"), cl::init(""), cl::cat(steercCategory));
 
 cl::opt<std::string> modelDir("model",
                               cl::desc("Steerling checkpoint directory"),
-                              cl::value_desc("dir"), cl::Required);
+                              cl::value_desc("dir"), cl::Required,
+                              cl::cat(steercCategory));
 cl::opt<std::string> outputPath("o", cl::desc("Output file ('-' for stdout)"),
-                                cl::value_desc("file"), cl::init("-"));
+                                cl::value_desc("file"), cl::init("-"),
+                                cl::cat(steercCategory));
 cl::opt<EmitKind>
     emit("emit",
          cl::desc("What to emit (default: an artifact for a policy, the "
                   "model's IR otherwise)"),
-         cl::init(EmitKind::Auto),
+         cl::init(EmitKind::Auto), cl::cat(steercCategory),
          cl::values(clEnumValN(EmitKind::Artifact, "artifact",
                                "the deployable artifact (needs -o FILE)"),
                     clEnumValN(EmitKind::Mlir, "mlir",
                                "the steer IR after the pipeline"),
+                    clEnumValN(EmitKind::Program, "program",
+                               "the steering program the artifact would "
+                               "hold, as text"),
                     clEnumValN(EmitKind::Profile, "profile",
                                "the checked policy as a human-readable "
                                "compiled profile")));
 cl::opt<bool> thin("thin",
                    cl::desc("Link the checkpoint by path and content hash "
                             "instead of embedding its weights"),
-                   cl::init(false));
+                   cl::init(false), cl::cat(steercCategory));
 cl::opt<std::string>
     signKeyPath("sign-key",
                 cl::desc("Sign the artifact with this secret key (made by "
                          "steer-run keygen); deployments check it with "
                          "steer-run --require-signature"),
-                cl::value_desc("file"), cl::init(""));
+                cl::value_desc("file"), cl::init(""), cl::cat(steercCategory));
 cl::opt<unsigned> optLevel("O",
                            cl::desc("Optimisation level (0: keep every "
                                     "intervention explicit; 2: fold)"),
-                           cl::Prefix, cl::init(2));
+                           cl::Prefix, cl::init(2), cl::cat(steercCategory));
 
 /// A model symbol from the directory name: "steerling-8b" -> "steerling_8b".
 std::string modelSymbol(StringRef dir) {
@@ -181,6 +192,27 @@ int compilePolicy(const ::steer::Checkpoint &checkpoint, EmitKind kind) {
   }
   if (kind == EmitKind::Mlir)
     return emitMlir(checkpoint, &*checked, std::move(labels));
+  if (kind == EmitKind::Program) {
+    mlir::MLIRContext context;
+    mlir::OwningOpRef<mlir::ModuleOp> module =
+        compileModule(context, checkpoint, &*checked, labels, true);
+    if (!module)
+      return 2;
+    auto compiled = mlir::steer::translateToProgram(*module, checked->source);
+    if (failed(compiled))
+      return 2;
+    ::steer::schema::Program program;
+    if (!program.ParseFromString(compiled->programProto))
+      return fail("error: the compiled program does not parse (a bug in "
+                  "steerc)");
+    std::string error;
+    auto out = mlir::openOutputFile(outputPath, &error);
+    if (!out)
+      return fail("error: " + error);
+    out->os() << ::steer::displayText(::steer::formatProgram(program));
+    out->keep();
+    return 0;
+  }
   if (kind == EmitKind::Artifact) {
     // A progress line on a terminal for the steps that scale with the
     // checkpoint (hashing and writing gigabytes).
@@ -193,15 +225,15 @@ int compilePolicy(const ::steer::Checkpoint &checkpoint, EmitKind kind) {
         if (done == total)
           errs() << "\n";
       };
-    // The artifact is what the pipeline left: the rules of the policy op,
-    // the folded constants and the kernel plan.
+    // The artifact is what the pipeline left, translated: the program the
+    // runtime executes, its constants, the rules for review and the kernel
+    // plan.
     mlir::MLIRContext context;
     mlir::OwningOpRef<mlir::ModuleOp> module =
         compileModule(context, checkpoint, &*checked, labels, true);
     if (!module)
       return 2;
-    auto compiled =
-        mlir::steer::collectCompiledPolicy(*module, checked->source);
+    auto compiled = mlir::steer::translateToProgram(*module, checked->source);
     if (failed(compiled))
       return 2;
     std::optional<::steer::SigningKey> key;
@@ -236,6 +268,7 @@ int main(int argc, char **argv) {
   mlir::registerAsmPrinterCLOptions();
   mlir::registerMLIRContextCLOptions();
   mlir::registerPassManagerCLOptions();
+  cl::HideUnrelatedOptions(steercCategory);
   cl::ParseCommandLineOptions(argc, argv,
                               "steerc: the Steer policy compiler\n");
   if (optLevel != 0 && optLevel != 2)
@@ -259,10 +292,11 @@ int main(int argc, char **argv) {
   if (emit == EmitKind::Auto)
     emit = policyPath.empty() ? EmitKind::Mlir : EmitKind::Artifact;
   if (policyPath.empty() && emit != EmitKind::Mlir)
-    return fail("error: --emit=profile and --emit=artifact need a POLICY file");
+    return fail("error: --emit=profile, --emit=program and --emit=artifact "
+                "need a POLICY file");
   if (!signKeyPath.empty() && emit != EmitKind::Artifact)
     return fail("error: --sign-key signs artifacts; it has no meaning with "
-                "--emit=mlir or --emit=profile");
+                "--emit=mlir, --emit=program or --emit=profile");
   if (emit == EmitKind::Artifact && outputPath == "-")
     return fail("error: an artifact is binary; give the output file with -o");
   if (!policyPath.empty())

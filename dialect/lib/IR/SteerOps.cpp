@@ -630,10 +630,10 @@ std::string describe(ConceptAttr c) {
 
 LogicalResult PolicyOp::verify() {
   // A concept pushed down (suppress, unlearn) and up (amplify) at once is a
-  // contradiction; the runtime applies one injection and one target profile
-  // per request.
+  // contradiction; a target profile replaces the whole weight row, so a
+  // second one would silently lose (injections add up: several are fine).
   llvm::DenseMap<int64_t, RuleOp> suppressed;
-  RuleOp injecting, responding;
+  RuleOp responding;
   for (RuleOp rule : getBody().getOps<RuleOp>()) {
     for (Operation &op : rule.getBody().front()) {
       if (auto s = dyn_cast<SuppressOp>(op))
@@ -643,14 +643,6 @@ LogicalResult PolicyOp::verify() {
       if (auto u = dyn_cast<UnlearnOp>(op))
         if (u.getFocal().isResolved())
           suppressed.try_emplace(u.getFocal().getId(), rule);
-      if (isa<AmplifyOp, UnlearnOp>(op)) {
-        if (injecting && injecting != rule)
-          return op.emitOpError()
-                 << "injects a direction, and so does rule '"
-                 << injecting.getSymName()
-                 << "'; one injecting rule (amplify or unlearn) per policy";
-        injecting = rule;
-      }
       if (isa<SteerToResponseOp>(op)) {
         if (responding && responding != rule)
           return op.emitOpError() << "steers to a response, and so does rule '"

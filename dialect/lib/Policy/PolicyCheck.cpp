@@ -554,18 +554,13 @@ StatusOr<CheckedPolicy> checkPolicyText(const std::string &path,
                   (u.label.empty() ? "#" + std::to_string(u.id) : u.label) +
                   "' is amplified here and suppressed by rule '" + it->second +
                   "'; drop one of them");
-  // The runtime applies one injection and one target profile per request.
-  const Rule *injecting = nullptr, *responding = nullptr;
+  // Injections add up (the program applies each in order). A target
+  // profile replaces the whole known-weight row, so two of them could not
+  // both hold: one would silently lose whenever both guards fire. One
+  // target profile per policy.
+  const Rule *responding = nullptr;
   for (const Rule &rule : out.rules) {
     if (rule.amplify || rule.unlearn) {
-      if (injecting)
-        diags.error(rule.loc, "rule '" + rule.name +
-                                  "' injects a direction, and so does rule '" +
-                                  injecting->name +
-                                  "'; one injecting rule (amplify or "
-                                  "unlearn) per policy is supported");
-      else
-        injecting = &rule;
       if (rule.amplify && rule.unlearn)
         diags.error(rule.loc, "rule '" + rule.name +
                                   "' both amplifies and unlearns; split it");

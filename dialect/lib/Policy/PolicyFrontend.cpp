@@ -130,6 +130,9 @@ Status writePolicyArtifact(
     if (!m.add_rules()->ParseFromString(rule))
       return makeError(StatusCode::kInternal,
                        "a compiled rule does not parse (a bug in steerc)");
+  if (!m.mutable_program()->ParseFromString(policy.programProto))
+    return makeError(StatusCode::kInternal,
+                     "the compiled program does not parse (a bug in steerc)");
   for (const auto &[name, values] : policy.tensors)
     tensors.push_back(floatTensor(name, values));
   return writeArtifact(outPath, std::move(m), std::move(tensors), selfContained,
@@ -219,11 +222,12 @@ std::string formatProfile(const CheckedPolicy &policy,
           so.injectConcepts.push_back(u.id);
         so.target = a.targetLogit;
         so.injectLayer = a.layer;
-        if (auto res = resolveSteering(*engine, so); res.ok()) {
-          out +=
-              fmt("    alpha %.6g", res->baseAlpha) + "; promotes " +
-              topTokens(engine->vocabAlignment(res->direction), tokenizer, 5) +
-              "\n";
+        if (auto res = resolveSteering(*engine, so);
+            res.ok() && res->injections.size() == 1) {
+          const ResolvedInjection &in = res->injections.front();
+          out += fmt("    alpha %.6g", in.baseAlpha) + "; promotes " +
+                 topTokens(engine->vocabAlignment(in.direction), tokenizer, 5) +
+                 "\n";
         }
       }
     }
@@ -237,7 +241,8 @@ std::string formatProfile(const CheckedPolicy &policy,
       if (engine) {
         SteeringOptions so;
         so.reluMask = {{u.focal.id, u.reluStrength}};
-        if (auto res = resolveSteering(*engine, so); res.ok())
+        if (auto res = resolveSteering(*engine, so);
+            res.ok())
           out += "    masks " + topTokens(res->vocabBias, tokenizer, 5) + "\n";
       }
     }

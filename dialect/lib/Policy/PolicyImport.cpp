@@ -1,7 +1,6 @@
 //===- PolicyImport.cpp - A checked policy as steer IR --------------------===//
 #include "steer/Policy/PolicyImport.h"
 
-#include "schema/artifact.pb.h"
 #include "steer/Dialect/Steer/IR/SteerOps.h"
 #include "steer/artifact/artifact.h"
 
@@ -9,7 +8,6 @@
 
 #include <xxhash.h>
 
-#include <map>
 
 using namespace mlir;
 using namespace mlir::steer;
@@ -116,170 +114,4 @@ PolicyOp mlir::steer::importPolicy(ModuleOp module,
                                    const pol::CheckedPolicy &policy,
                                    StringRef name) {
   return Importer(module, policy).run(name);
-}
-
-namespace {
-
-/// Tensors folded for one rule.
-struct Folded {
-  std::vector<float> direction, vocabBias, profile, features;
-  float alpha = 0;
-  int64_t tokens = 0;
-};
-
-schema::ConceptRef ref(Attribute a) {
-  auto c = llvm::cast<ConceptAttr>(a);
-  schema::ConceptRef r;
-  r.set_id(c.getId());
-  r.set_label(c.getLabel().str());
-  r.set_head(schema::ConceptRef::KNOWN);
-  return r;
-}
-
-} // namespace
-
-FailureOr<pol::CompiledPolicy>
-mlir::steer::collectCompiledPolicy(ModuleOp module, StringRef source) {
-  // Every policy item's location names its rule.
-  llvm::DenseMap<Location, StringRef> ruleAt;
-  for (PolicyOp policy : module.getOps<PolicyOp>())
-    for (RuleOp rule : policy.getBody().getOps<RuleOp>())
-      for (Operation &item : rule.getBody().front())
-        ruleAt[item.getLoc()] = rule.getSymName();
-  std::map<std::string, Folded> folded;
-  bool ok = true;
-  auto ruleOf = [&](Operation *op) -> Folded * {
-    auto it = ruleAt.find(op->getLoc());
-    if (it == ruleAt.end()) {
-      op->emitError() << "folded constant belongs to no single policy rule";
-      ok = false;
-      return nullptr;
-    }
-    return &folded[it->second.str()];
-  };
-  module.walk([&](Operation *op) {
-    if (auto inject = dyn_cast<InjectOp>(op)) {
-      std::optional<ElementsAttr> direction = inject.getDirection();
-      std::optional<SmallVector<float>> v =
-          direction ? f32Values(*direction) : std::nullopt;
-      if (Folded *r = v ? ruleOf(op) : nullptr) {
-        r->direction.assign(v->begin(), v->end());
-        r->alpha = static_cast<float>(inject.getAlphaAttr().getValueAsDouble());
-      }
-    } else if (auto bias = dyn_cast<LogitBiasOp>(op)) {
-      std::optional<SmallVector<float>> v = bias.getBiasValues();
-      if (Folded *r = v ? ruleOf(op) : nullptr)
-        r->vocabBias.assign(v->begin(), v->end());
-    } else if (auto fixed = dyn_cast<FixedFeaturesOp>(op)) {
-      std::optional<SmallVector<float>> v = f32Values(fixed.getFeatures());
-      if (Folded *r = v ? ruleOf(op) : nullptr)
-        r->features.assign(v->begin(), v->end());
-    } else if (auto profile = dyn_cast<TargetProfileOp>(op)) {
-      std::optional<DenseElementsAttr> v = profile.getProfile();
-      if (Folded *r = v ? ruleOf(op) : nullptr) {
-        r->profile.clear();
-        for (APFloat x : v->getValues<APFloat>())
-          r->profile.push_back(x.convertToFloat());
-        r->tokens = profile.getTokens().value_or(0);
-      }
-    }
-  });
-  if (!ok)
-    return failure();
-
-  pol::CompiledPolicy out;
-  out.source = source.str();
-  for (PolicyOp policy : module.getOps<PolicyOp>())
-    for (RuleOp rule : policy.getBody().getOps<RuleOp>()) {
-      std::string name = rule.getSymName().str();
-      const Folded &f = folded[name];
-      auto missing = [&](const char *what) {
-        rule.emitError() << "the compiler did not fold its " << what
-                         << " (a bug in steerc)";
-        return failure();
-      };
-      schema::Rule pr;
-      pr.set_name(name);
-      if (auto loc = llvm::dyn_cast<FileLineColLoc>(rule.getLoc())) {
-        pr.mutable_location()->set_file(loc.getFilename().str());
-        pr.mutable_location()->set_line(loc.getLine());
-        pr.mutable_location()->set_column(loc.getColumn());
-      }
-      for (Operation &item : rule.getBody().front()) {
-        if (auto when = dyn_cast<WhenOp>(item)) {
-          for (Attribute c : when.getConcepts())
-            *pr.mutable_guard()->add_concepts() = ref(c);
-          pr.mutable_guard()->set_threshold(
-              static_cast<float>(when.getThresholdAttr().getValueAsDouble()));
-        } else if (auto suppress = dyn_cast<SuppressOp>(item)) {
-          for (Attribute c : suppress.getConcepts())
-            *pr.add_suppress() = ref(c);
-        } else if (auto clamp = dyn_cast<ClampOp>(item)) {
-          schema::Clamp *pc = pr.add_clamp();
-          *pc->mutable_target() = ref(clamp.getTarget());
-          pc->set_value(
-              static_cast<float>(clamp.getValueAttr().getValueAsDouble()));
-        } else if (isa<AmplifyOp, UnlearnOp>(item)) {
-          schema::Injection *in = pr.mutable_injection();
-          if (auto amp = dyn_cast<AmplifyOp>(item)) {
-            in->set_kind(schema::Injection::AMPLIFY);
-            for (Attribute c : amp.getConcepts())
-              *in->add_concepts() = ref(c);
-            in->set_target(
-                static_cast<float>(amp.getTargetAttr().getValueAsDouble()));
-            in->set_layer(static_cast<int32_t>(amp.getLayer()));
-            in->set_schedule(amp.getSchedule() == Schedule::fixed
-                                 ? schema::FIXED
-                                 : schema::HARD_CUTOFF);
-            in->set_cutoff_tokens(
-                static_cast<int32_t>(amp.getCutoffTokens().value_or(0)));
-          } else {
-            auto un = cast<UnlearnOp>(item);
-            auto focal = llvm::cast<ConceptAttr>(un.getFocal());
-            in->set_kind(schema::Injection::UNLEARN);
-            *in->add_concepts() = ref(focal);
-            for (Attribute c : un.getGroup())
-              if (llvm::cast<ConceptAttr>(c).getId() != focal.getId())
-                *in->add_concepts() = ref(c);
-            in->set_target(
-                static_cast<float>(un.getAlphaAttr().getValueAsDouble()));
-            in->set_layer(static_cast<int32_t>(un.getLayer()));
-            in->set_schedule(schema::FIXED);
-            *in->mutable_relu_focal() = ref(focal);
-            in->set_relu_strength(static_cast<float>(
-                un.getReluStrengthAttr().getValueAsDouble()));
-            if (f.vocabBias.empty())
-              return missing("ReLU logit mask");
-          }
-          if (f.direction.empty())
-            return missing("injection direction");
-          in->set_alpha(f.alpha);
-          in->set_direction_tensor("rule." + name + ".direction");
-          out.tensors.emplace_back(in->direction_tensor(), f.direction);
-          if (!f.vocabBias.empty()) {
-            in->set_vocab_bias_tensor("rule." + name + ".vocab_bias");
-            out.tensors.emplace_back(in->vocab_bias_tensor(), f.vocabBias);
-          }
-        } else if (auto resp = dyn_cast<SteerToResponseOp>(item)) {
-          if (f.profile.empty())
-            return missing("target profile");
-          schema::SteerToResponse *s = pr.mutable_steer_to_response();
-          s->set_response(resp.getResponse().str());
-          s->set_tokens(static_cast<int32_t>(f.tokens));
-          s->set_profile_tensor("rule." + name + ".profile");
-          out.tensors.emplace_back(s->profile_tensor(), f.profile);
-          if (!f.features.empty()) {
-            s->set_features_tensor("rule." + name + ".features");
-            out.tensors.emplace_back(s->features_tensor(), f.features);
-          }
-        }
-      }
-      out.rulesProto.push_back(pr.SerializeAsString());
-    }
-  for (ModelOp model : module.getOps<ModelOp>())
-    if (auto dict = model->getAttrOfType<DictionaryAttr>("steer.kernel_plan"))
-      for (NamedAttribute entry : dict)
-        if (auto kernel = llvm::dyn_cast<StringAttr>(entry.getValue()))
-          out.kernelPlan.emplace_back(entry.getName().str(), kernel.str());
-  return out;
 }

@@ -4,9 +4,11 @@
 // (xxh64 catches accidents, not intent). Every number the runtime will act
 // on is checked here, at load, against the model the manifest describes:
 // concept ids, layers, thresholds, values, enums, tensor names, dtypes,
-// shapes and finiteness. A rule that could not be applied exactly as written
-// is refused, naming the file, the rule and its policy location, so that a
-// safety rule can never load and then silently not fire.
+// shapes and finiteness, in the program the runtime executes and in the
+// rules recorded beside it for review. An op that could not be executed
+// exactly as written is refused, naming the file, the op, its policy
+// location and rules, so that a safety rule can never load and then
+// silently not fire.
 //
 //===----------------------------------------------------------------------===//
 #include "steer/artifact/artifact.h"
@@ -28,6 +30,9 @@ namespace {
 
 namespace pb = google::protobuf;
 using policy::Range;
+
+/// Guard values a program may define (each is a test over the prompt).
+constexpr uint32_t kMaxGuardValues = 1u << 16;
 
 /// The first unknown field anywhere in `m`, as a dotted path; empty if none.
 /// Proto3 keeps fields it does not know; a runtime that ignored one could
@@ -101,8 +106,9 @@ public:
       if (s.tokens() < 1)
         return bad("steer_to_response: the target response has ", s.tokens(),
                    " tokens");
-      STEER_RETURN_IF_ERROR(
-          tensor(s.profile_tensor(), C_, policy::kKnownWeight, "profile"));
+      if (!s.profile_tensor().empty())
+        STEER_RETURN_IF_ERROR(
+            tensor(s.profile_tensor(), C_, policy::kKnownWeight, "profile"));
       if (!s.features_tensor().empty())
         STEER_RETURN_IF_ERROR(tensor(s.features_tensor(), c_.nEmbd,
                                      Range{-HUGE_VAL, HUGE_VAL}, "features"));
@@ -110,6 +116,168 @@ public:
     if (!r.has_injection() && !r.has_steer_to_response() &&
         r.suppress_size() == 0 && r.clamp_size() == 0)
       return bad("it has no action");
+    return okStatus();
+  }
+
+  /// The steering program: what the runtime executes. Every op is checked
+  /// as the executor will read it; errors name the op, its policy location
+  /// and its rules.
+  Status program(const schema::Program &p, const std::set<std::string> &rules,
+                 std::set<std::string> &tensors) {
+    where_ = "the program";
+    const bool interpretable = C_ > 0;
+    if (p.guard_values() > kMaxGuardValues)
+      return bad(p.guard_values(), " guard values (at most ", kMaxGuardValues,
+                 ")");
+    std::vector<int> defined(p.guard_values(), 0);
+    int composes = 0;
+    for (int i = 0; i < p.ops_size(); ++i) {
+      const schema::ProgramOp &op = p.ops(i);
+      where_ = "program op " + std::to_string(i);
+      if (op.locations_size() > 0) {
+        const schema::SourceLocation &l = op.locations(0);
+        where_ += " (" + displayText(l.file(), false) + ":" +
+                  std::to_string(l.line()) + ":" + std::to_string(l.column()) +
+                  ")";
+      }
+      for (const std::string &r : op.rules()) {
+        if (!rules.count(r))
+          return bad("it names rule '", displayText(r, false),
+                     "', which the artifact does not have");
+        where_ += (&r == &op.rules(0) ? " of rule '" : ", '") +
+                  displayText(r, false) + "'";
+      }
+      if (op.has_guard() && op.guard() >= p.guard_values())
+        return bad("its guard value ", op.guard(), " is not one of the ",
+                   p.guard_values(), " the program defines");
+      const bool needsHeads = !op.has_inject() && !op.has_logit_bias();
+      if (needsHeads && !interpretable)
+        return bad("it reads the concept heads, which the model does not have");
+      if (needsHeads && !op.has_detect() && p.concept_heads_dropped())
+        return bad("it steers the concept heads, which the program dropped");
+      switch (op.op_case()) {
+      case schema::ProgramOp::kDetect: {
+        const schema::Detect &d = op.detect();
+        if (op.has_guard())
+          return bad("a detect runs on every prompt; it cannot be guarded");
+        if (d.concepts_size() == 0 || d.tests_size() == 0)
+          return bad("the detect lists no concept or no test");
+        for (int k = 0; k < d.concepts_size(); ++k) {
+          if (d.concepts(k) < 0 || d.concepts(k) >= C_)
+            return bad("detect concept id ", d.concepts(k),
+                       " is outside the model's known concepts [0, ", C_, ")");
+          if (k > 0 && d.concepts(k) <= d.concepts(k - 1))
+            return bad("detect concepts are not sorted and distinct");
+        }
+        for (const schema::Detect::Test &t : d.tests()) {
+          if (t.members_size() == 0)
+            return bad("a detect test lists no concept, so it could never "
+                       "fire");
+          for (uint32_t m : t.members())
+            if (m >= static_cast<uint32_t>(d.concepts_size()))
+              return bad("a detect test's member ", m, " is outside its ",
+                         d.concepts_size(), " concepts");
+          STEER_RETURN_IF_ERROR(
+              range("guard threshold", t.threshold(), policy::kGuardThreshold));
+          if (t.result() >= p.guard_values())
+            return bad("a detect test defines guard value ", t.result(),
+                       " beyond the program's ", p.guard_values());
+          ++defined[t.result()];
+        }
+        break;
+      }
+      case schema::ProgramOp::kTargetProfile: {
+        const schema::TargetProfile &tp = op.target_profile();
+        if (std::string why = unsafeTextReason(tp.response()); !why.empty())
+          return bad("the response ", why);
+        if (tp.tokens() < 1)
+          return bad("the target response has ", tp.tokens(), " tokens");
+        STEER_RETURN_IF_ERROR(
+            tensor(tp.profile_tensor(), C_, policy::kKnownWeight, "profile"));
+        tensors.insert(tp.profile_tensor());
+        break;
+      }
+      case schema::ProgramOp::kOverrideWeights: {
+        const schema::OverrideWeights &w = op.override_weights();
+        if (w.concepts_size() == 0 || w.concepts_size() != w.values_size())
+          return bad("override_weights has ", w.concepts_size(),
+                     " concepts and ", w.values_size(), " values");
+        for (int k = 0; k < w.concepts_size(); ++k) {
+          if (w.concepts(k) < 0 || w.concepts(k) >= C_)
+            return bad("override concept id ", w.concepts(k),
+                       " is outside the model's known concepts [0, ", C_, ")");
+          STEER_RETURN_IF_ERROR(
+              range("override value", w.values(k), policy::kKnownWeight));
+        }
+        break;
+      }
+      case schema::ProgramOp::kFixedFeatures:
+        STEER_RETURN_IF_ERROR(tensor(op.fixed_features().features_tensor(),
+                                     c_.nEmbd, Range{-HUGE_VAL, HUGE_VAL},
+                                     "features"));
+        tensors.insert(op.fixed_features().features_tensor());
+        break;
+      case schema::ProgramOp::kCompose:
+        if (op.has_guard())
+          return bad("compose runs at every position; it cannot be guarded");
+        if (++composes > 1)
+          return bad("a second compose; positions compose once");
+        for (uint32_t u : op.compose().unless())
+          if (u >= p.guard_values())
+            return bad("compose's unless value ", u, " is not defined");
+        break;
+      case schema::ProgramOp::kInject: {
+        const schema::Inject &in = op.inject();
+        if (!std::isfinite(in.alpha()))
+          return bad("injection alpha ", in.alpha(), " is not finite");
+        if (in.layer() < 0 || in.layer() > c_.nLayers)
+          return bad("injection layer ", in.layer(), " is outside [0, ",
+                     c_.nLayers, "]");
+        if (in.schedule() == schema::HARD_CUTOFF) {
+          STEER_RETURN_IF_ERROR(range("cutoff_tokens", in.cutoff_tokens(),
+                                      policy::kCutoffTokens));
+        } else if (in.schedule() != schema::FIXED) {
+          return bad("injection schedule ", static_cast<int>(in.schedule()),
+                     " is not FIXED or HARD_CUTOFF");
+        } else if (in.cutoff_tokens() != 0) {
+          return bad("cutoff_tokens ", in.cutoff_tokens(),
+                     " with the FIXED schedule, which has no cutoff");
+        }
+        STEER_RETURN_IF_ERROR(direction(in.direction_tensor()));
+        tensors.insert(in.direction_tensor());
+        break;
+      }
+      case schema::ProgramOp::kLogitBias:
+        STEER_RETURN_IF_ERROR(tensor(op.logit_bias().bias_tensor(),
+                                     c_.vocabSize, Range{-HUGE_VAL, HUGE_VAL},
+                                     "vocabulary bias"));
+        tensors.insert(op.logit_bias().bias_tensor());
+        break;
+      default:
+        return bad("the op has no kind this runtime executes (",
+                   static_cast<int>(op.op_case()), ")");
+      }
+    }
+    where_ = "the program";
+    for (uint32_t v = 0; v < p.guard_values(); ++v)
+      if (defined[v] != 1)
+        return bad("guard value ", v, " is defined by ", defined[v],
+                   " detect tests, not exactly one");
+    if (composes != (p.concept_heads_dropped() || !interpretable ? 0 : 1))
+      return bad(composes, " compose ops with the concept heads ",
+                 p.concept_heads_dropped() ? "dropped" : "kept");
+    for (const schema::RuleRecord &r : p.rules()) {
+      if (!rules.count(r.name()))
+        return bad("its record of rule '", displayText(r.name(), false),
+                   "' matches no rule of the artifact");
+      if (r.has_guard() && r.guard() >= p.guard_values())
+        return bad("rule '", displayText(r.name(), false),
+                   "' is decided by guard value ", r.guard(),
+                   ", which the program does not define");
+    }
+    if (p.rules_size() != static_cast<int>(rules.size()))
+      return bad("it records ", p.rules_size(), " rules; the artifact has ",
+                 rules.size());
     return okStatus();
   }
 
@@ -149,6 +317,23 @@ private:
                     r.hi);
       return bad(what, " ", buf);
     }
+    return okStatus();
+  }
+
+  /// An injection direction: [n_embd], L2-normalised by construction.
+  Status direction(const std::string &name) {
+    STEER_RETURN_IF_ERROR(
+        tensor(name, c_.nEmbd, Range{-1.0001, 1.0001}, "direction"));
+    const TensorView *v = a_.tensor(name);
+    double norm = 0;
+    for (int64_t i = 0; i < c_.nEmbd; ++i) {
+      float x;
+      std::memcpy(&x, v->data + 4 * i, 4);
+      norm += double(x) * x;
+    }
+    if (std::abs(std::sqrt(norm) - 1.0) > 1e-3)
+      return bad("its injection direction has norm ", std::sqrt(norm),
+                 ", not 1");
     return okStatus();
   }
 
@@ -197,20 +382,10 @@ private:
       return bad("cutoff_tokens ", in.cutoff_tokens(),
                  " with the FIXED schedule, which has no cutoff");
     }
-    STEER_RETURN_IF_ERROR(tensor(in.direction_tensor(), c_.nEmbd,
-                                 Range{-1.0001, 1.0001}, "direction"));
-    // The direction is L2-normalised by construction.
-    {
-      const TensorView *v = a_.tensor(in.direction_tensor());
-      double norm = 0;
-      for (int64_t i = 0; i < c_.nEmbd; ++i) {
-        float x;
-        std::memcpy(&x, v->data + 4 * i, 4);
-        norm += double(x) * x;
-      }
-      if (std::abs(std::sqrt(norm) - 1.0) > 1e-3)
-        return bad("its injection direction has norm ", std::sqrt(norm),
-                   ", not 1");
+    // The program holds the folded constants; a rule names them only when
+    // one op implements it alone.
+    if (!in.direction_tensor().empty()) {
+      STEER_RETURN_IF_ERROR(direction(in.direction_tensor()));
     }
     // Fields of the other kind must be absent: an edit that turned an
     // unlearn into an amplify must not keep (and silently drop) its mask.
@@ -226,8 +401,6 @@ private:
       STEER_RETURN_IF_ERROR(concept_(in.relu_focal(), "unlearn focal"));
       STEER_RETURN_IF_ERROR(
           range("relu_strength", in.relu_strength(), policy::kReluStrength));
-      if (in.vocab_bias_tensor().empty())
-        return bad("unlearn has no ReLU logit mask tensor");
     }
     if (!in.vocab_bias_tensor().empty())
       STEER_RETURN_IF_ERROR(tensor(in.vocab_bias_tensor(), c_.vocabSize,
@@ -244,16 +417,12 @@ private:
 
 /// The tensors a manifest's rules name.
 void ruleTensors(const schema::Rule &r, std::set<std::string> &out) {
-  if (r.has_injection()) {
-    out.insert(r.injection().direction_tensor());
-    if (!r.injection().vocab_bias_tensor().empty())
-      out.insert(r.injection().vocab_bias_tensor());
-  }
-  if (r.has_steer_to_response()) {
-    out.insert(r.steer_to_response().profile_tensor());
-    if (!r.steer_to_response().features_tensor().empty())
-      out.insert(r.steer_to_response().features_tensor());
-  }
+  for (const std::string *name :
+       {&r.injection().direction_tensor(), &r.injection().vocab_bias_tensor(),
+        &r.steer_to_response().profile_tensor(),
+        &r.steer_to_response().features_tensor()})
+    if (!name->empty())
+      out.insert(*name);
 }
 
 } // namespace
@@ -301,12 +470,15 @@ Status validateManifest(const Artifact &a) {
                  "'; reviews and logs name rules, so names are unique");
     ruleTensors(r, referenced);
   }
-  // Every tensor is a rule's or (self-contained) the model's weights:
+  if (!names.empty() && !m.has_program())
+    return bad("it has rules but no program to execute");
+  STEER_RETURN_IF_ERROR(check.program(m.program(), names, referenced));
+  // Every tensor is the program's or (self-contained) the model's weights:
   // anything else is not what steerc writes.
   for (const auto &[name, view] : a.tensors())
     if (!referenced.count(name) &&
         !(m.self_contained() && name.rfind("weights.", 0) == 0))
-      return bad("tensor '", displayText(name), "' belongs to no rule");
+      return bad("tensor '", displayText(name), "' belongs to no program op");
   return okStatus();
 }
 

@@ -1,6 +1,8 @@
 //===- diff.cpp - Semantic diff of two compiled artifacts -----------------===//
 #include "steer/cli/diff.h"
 
+#include "steer/exec/program.h"
+#include "steer/model/config.h"
 #include "steer/text/tokenizer.h"
 #include "steer/text/utf8.h"
 
@@ -244,6 +246,70 @@ StatusOr<DiffResult> diffArtifacts(const Artifact &a, const Artifact &b,
           {{"site", site}, {"before", "(none)"}, {"after", kernel}});
     }
 
+  // The programs: what runs. A structural change (ops fused, merged or
+  // dropped by the optimiser) is reported as such; whether it changes
+  // behaviour is decided by running both programs on every combination of
+  // prompt activations their guards tell apart.
+  std::vector<std::string> programLines;
+  Json program = Json::object();
+  {
+    auto config = parseModelConfig(a.manifest().model_config_json(),
+                                   a.path() + " (model config)");
+    auto configB = parseModelConfig(b.manifest().model_config_json(),
+                                    b.path() + " (model config)");
+    if (!config.ok())
+      return config.status();
+    if (!configB.ok())
+      return configB.status();
+    STEER_ASSIGN_OR_RETURN(SteeringProgram pa,
+                           SteeringProgram::bind(a, *config));
+    STEER_ASSIGN_OR_RETURN(SteeringProgram pb,
+                           SteeringProgram::bind(b, *configB));
+    auto ca = pa.opCounts(), cb = pb.opCounts();
+    std::string counts;
+    Json jc = Json::object();
+    for (size_t i = 0; i < ca.size(); ++i)
+      if (ca[i].second || cb[i].second) {
+        counts += (counts.empty() ? "" : ", ") + ca[i].first + " " +
+                  std::to_string(ca[i].second) +
+                  (ca[i].second != cb[i].second
+                       ? " -> " + std::to_string(cb[i].second)
+                       : "");
+        jc[ca[i].first] = {ca[i].second, cb[i].second};
+      }
+    const bool same = a.manifest().program().SerializeAsString() ==
+                      b.manifest().program().SerializeAsString();
+    ProgramComparison cmp = compareBehaviour(pa, pb);
+    program["ops"] = {pa.opCount(), pb.opCount()};
+    program["op_counts"] = jc;
+    program["identical"] = same;
+    program["behaviour_preserving"] = cmp.equivalent;
+    program["outcomes_compared"] = cmp.outcomes;
+    if (!same)
+      programLines.push_back(
+          "program: " + std::to_string(pa.opCount()) + " ops (" +
+          a.manifest().provenance().optimization_level() + ") -> " +
+          std::to_string(pb.opCount()) + " ops (" +
+          b.manifest().provenance().optimization_level() + "): " + counts);
+    if (!cmp.checked) {
+      lines.push_back({'~', "program: too many guard outcomes to compare; "
+                            "treat it as a behaviour change"});
+      program["difference"] = "not compared";
+    } else if (!cmp.equivalent) {
+      lines.push_back({'~', "program: behaviour differs: " + cmp.difference});
+      changes.push_back({{"change", "changed"},
+                         {"rule", ""},
+                         {"what", "program behaviour"},
+                         {"before", ""},
+                         {"after", cmp.difference}});
+      program["difference"] = cmp.difference;
+    } else if (!same) {
+      programLines.push_back(
+          "behaviour-preserving: the same steering for all " +
+          std::to_string(cmp.outcomes) + " guard outcomes");
+    }
+  }
+
   DiffResult out;
   out.equal = lines.empty();
   if (format == DiffFormat::kJson) {
@@ -252,6 +318,7 @@ StatusOr<DiffResult> diffArtifacts(const Artifact &a, const Artifact &b,
     j["b"] = b.path();
     j["equal"] = out.equal;
     j["changes"] = changes;
+    j["program"] = program;
     j["kernel_plan_changes"] = planChanges;
     out.report = j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
     return out;
@@ -275,6 +342,11 @@ StatusOr<DiffResult> diffArtifacts(const Artifact &a, const Artifact &b,
                                        : "changed") +
                       " | " + cell(l.text) + " |\n";
     }
+    if (!programLines.empty()) {
+      out.report += "\nProgram (compiled form):\n\n";
+      for (const std::string &l : programLines)
+        out.report += "- " + l + "\n";
+    }
     if (!planLines.empty()) {
       out.report += "\nKernel plan (speed only, same outputs):\n\n";
       for (const std::string &l : planLines)
@@ -288,6 +360,8 @@ StatusOr<DiffResult> diffArtifacts(const Artifact &a, const Artifact &b,
     out.report += "no semantic change\n";
   for (const Line &l : lines)
     out.report += std::string(1, l.kind) + " " + l.text + "\n";
+  for (const std::string &l : programLines)
+    out.report += "  " + l + "\n";
   if (!planLines.empty()) {
     out.report += "kernel plan (speed only, same outputs):\n";
     for (const std::string &l : planLines)
@@ -313,6 +387,7 @@ StatusOr<std::string> describeArtifact(const Artifact &a) {
     for (auto &[k, v] : fields(r))
       s += "  " + k + ": " + v + "\n";
   }
+  s += formatProgram(m.program());
   for (const auto &k : m.kernel_plan())
     s += "kernel " + k.site() + ": " + k.kernel() + "\n";
   for (const auto &e : m.tensors())

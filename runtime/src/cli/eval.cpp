@@ -2,7 +2,7 @@
 #include "steer/cli/eval.h"
 #include "steer/io/json.h"
 
-#include "steer/artifact/apply.h"
+#include "steer/exec/program.h"
 #include "steer/cli/model.h"
 #include "steer/io/file.h"
 
@@ -386,22 +386,21 @@ fluency(const LoadedModel &m, const std::string &path, uint64_t seed,
     ForwardRequest req;
     AppliedPolicy policy;
     WeightIntervention weights;
-    Injection inj;
+    std::vector<Injection> injections;
     if (m.artifact) {
       STEER_ASSIGN_OR_RETURN(policy, applyArtifact(*m.artifact, engine, ids));
-      if (policy.any()) {
+      if (policy.any())
         ++*fired;
-        const ResolvedSteering &s = policy.steering;
-        if (!s.weights.concepts.empty() || !s.weights.profile.empty()) {
-          weights = s.weights;
-          weights.positions = positions;
-          req.intervention = &weights;
-        }
-        if (!s.direction.empty()) {
-          inj = Injection{s.direction, s.baseAlpha, s.injectLayer, masked};
-          req.injection = &inj;
-        }
+      const ResolvedSteering &s = policy.steering;
+      if (s.intervenes()) {
+        weights = s.weights;
+        weights.positions = positions;
+        req.intervention = &weights;
       }
+      for (const ResolvedInjection &in : s.injections)
+        injections.push_back(
+            Injection{in.direction, in.baseAlpha, in.injectLayer, masked});
+      req.injections = injections;
     }
     STEER_ASSIGN_OR_RETURN(ForwardOutputs out, engine.forward(noisy, req));
     double nll = 0;
@@ -498,7 +497,7 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
     }
     GenerateRequest req;
     req.sampling = sampling;
-    req.steering = policy.any() ? &policy.steering : nullptr;
+    req.steering = policy.steering.empty() ? nullptr : &policy.steering;
     // The answer is final once a stop token is committed with every
     // position before it committed (commits never change): stop there
     // rather than fill the rest of the block, which cannot change it.

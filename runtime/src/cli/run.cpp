@@ -1,5 +1,5 @@
 //===- run.cpp - steer-run generate, explain, forward, embed --------------===//
-#include "steer/artifact/apply.h"
+#include "steer/exec/program.h"
 #include "steer/cli/commands.h"
 #include "steer/cli/model.h"
 #include "steer/exec/attribution.h"
@@ -149,7 +149,7 @@ StatusOr<Generated> runGeneration(const GenerateOptions &o, bool concepts,
   STEER_ASSIGN_OR_RETURN(g.policy, policyFor(g.model));
   GenerateRequest req;
   req.sampling = s;
-  req.steering = g.policy.any() ? &g.policy.steering : nullptr;
+  req.steering = g.policy.steering.empty() ? nullptr : &g.policy.steering;
   req.wantConcepts = concepts;
   req.callback = progressCallback(o.progress, s.steps.value_or(s.maxNewTokens),
                                   std::move(inner));
@@ -244,7 +244,7 @@ StatusOr<std::string> explain(const ExplainOptions &o) {
   STEER_ASSIGN_OR_RETURN(AppliedPolicy policy, policyFor(probe));
   GenerateRequest req;
   req.sampling = s;
-  req.steering = policy.any() ? &policy.steering : nullptr;
+  req.steering = policy.steering.empty() ? nullptr : &policy.steering;
   req.wantConcepts = true;
   req.callback = progressCallback(o.generation.progress,
                                   s.steps.value_or(s.maxNewTokens), collect);

@@ -222,7 +222,7 @@ Status Engine::checkIds(std::span<const int64_t> ids) const {
 }
 
 Status Engine::backbone(std::span<const int64_t> ids, int64_t r0, int64_t r1,
-                        KvCache &cache, const Injection *injection,
+                        KvCache &cache, std::span<const Injection> injections,
                         float *hidden) const {
   const ModelConfig &c = config_;
   const int64_t D = c.nEmbd, M = r1 - r0, hd = c.headDim();
@@ -317,11 +317,13 @@ Status Engine::backbone(std::span<const int64_t> ids, int64_t r0, int64_t r1,
     for (int64_t i = 0; i < M * D; ++i)
       x[i] += tmp[i];
 
-    if (injection && injection->alpha != 0 && l + 1 >= injection->firstLayer)
-      for (int64_t i = 0; i < M; ++i)
-        if (injection->masked[r0 + i])
-          kernels::axpy(injection->alpha, injection->direction.data(),
-                        &x[i * D], D);
+    // Injections in order (float addition is not associative: the order
+    // is the program's).
+    for (const Injection &in : injections)
+      if (in.alpha != 0 && l + 1 >= in.firstLayer)
+        for (int64_t i = 0; i < M; ++i)
+          if (in.masked[r0 + i])
+            kernels::axpy(in.alpha, in.direction.data(), &x[i * D], D);
   }
   kernels::rmsNorm(x.data(), M, D, D, lnF_, c.normEps);
   std::memcpy(hidden, x.data(), M * D * sizeof(float));
@@ -387,7 +389,7 @@ void Engine::knownHead(const float *hidden, int64_t M, int64_t pos0,
     v = clamp15(v);
 
   const WeightIntervention *iv = request.intervention;
-  const bool intervene = iv && (!iv->concepts.empty() || !iv->profile.empty());
+  const bool intervene = iv && iv->active();
   const bool dense = intervene || request.knownWeights;
   const std::optional<int64_t> topkW = k.topkKnown;
 
@@ -565,9 +567,7 @@ Status Engine::heads(const float *hidden, int64_t M, int64_t pos0,
                      const ForwardRequest &request, ForwardOutputs &out) const {
   const int64_t D = config_.nEmbd;
   out.composed.assign(hidden, hidden + M * D);
-  const bool intervene =
-      request.intervention && (!request.intervention->concepts.empty() ||
-                               !request.intervention->profile.empty());
+  const bool intervene = request.intervention && request.intervention->active();
   if (!config_.concepts) {
     if (intervene || request.concepts || request.knownWeights)
       return makeError(StatusCode::kInvalidArgument,
@@ -595,7 +595,8 @@ Status Engine::heads(const float *hidden, int64_t M, int64_t pos0,
       forLm[i] = hidden[i] - kf[i];
   }
   std::vector<float> eps(M * D, 0.0f);
-  if (k.useEpsilonCorrection && !intervene)
+  if (k.useEpsilonCorrection &&
+      (intervene ? request.intervention->epsilon.value_or(false) : true))
     for (int64_t i = 0; i < M * D; ++i) {
       eps[i] = hidden[i] - (forLm[i] + kf[i]);
       forLm[i] = forLm[i] + eps[i];
@@ -620,7 +621,7 @@ StatusOr<ForwardOutputs> Engine::forward(std::span<const int64_t> ids,
   out.rows = T;
   std::vector<float> hidden(T * D);
   STEER_RETURN_IF_ERROR(
-      backbone(ids, 0, T, cache, request.injection, hidden.data()));
+      backbone(ids, 0, T, cache, request.injections, hidden.data()));
   STEER_RETURN_IF_ERROR(heads(hidden.data(), T, 0, request, out));
   if (request.logits) {
     out.logits.resize(T * config_.vocabSize);

@@ -101,7 +101,7 @@ std::vector<int64_t> transferSchedule(int64_t masked, int64_t steps) {
 struct Stream {
   std::vector<int64_t> tokens;
   KvCache cache;
-  float cacheAlpha = 0; // alpha the cached masked rows were computed with
+  std::vector<float> cacheAlphas; // alphas the cached masked rows saw
 };
 
 /// Concatenates single-row outputs; top-k lists of different widths (an
@@ -164,18 +164,20 @@ Status checkSteering(const Engine &engine, const ResolvedSteering &s) {
         return false;
     return true;
   };
-  if (!s.direction.empty()) {
-    if (static_cast<int64_t>(s.direction.size()) != c.nEmbd ||
-        !finite(s.direction))
-      return bad("the injection direction must be ", c.nEmbd,
+  for (size_t i = 0; i < s.injections.size(); ++i) {
+    const ResolvedInjection &in = s.injections[i];
+    if (static_cast<int64_t>(in.direction.size()) != c.nEmbd ||
+        !finite(in.direction))
+      return bad("injection ", i, ": the direction must be ", c.nEmbd,
                  " finite values");
-    if (!std::isfinite(s.baseAlpha))
-      return bad("the injection alpha ", s.baseAlpha, " is not finite");
-    if (s.injectLayer < 0 || s.injectLayer > c.nLayers)
-      return bad("inject layer ", s.injectLayer, " is outside [0, ",
-                 c.nLayers, "]");
-    if (s.schedule == InjectSchedule::kHardCutoff && s.cutoffTokens < 1)
-      return bad("hard_cutoff needs cutoff_tokens >= 1, got ", s.cutoffTokens);
+    if (!std::isfinite(in.baseAlpha))
+      return bad("injection ", i, ": alpha ", in.baseAlpha, " is not finite");
+    if (in.injectLayer < 0 || in.injectLayer > c.nLayers)
+      return bad("injection ", i, ": layer ", in.injectLayer,
+                 " is outside [0, ", c.nLayers, "]");
+    if (in.schedule == InjectSchedule::kHardCutoff && in.cutoffTokens < 1)
+      return bad("injection ", i, ": hard_cutoff needs cutoff_tokens >= 1, got ",
+                 in.cutoffTokens);
   }
   if (!s.vocabBias.empty() &&
       (static_cast<int64_t>(s.vocabBias.size()) != c.vocabSize ||
@@ -189,8 +191,6 @@ StatusOr<ResolvedSteering> resolveSteering(const Engine &engine,
                                            const SteeringOptions &o) {
   const ModelConfig &c = engine.config();
   ResolvedSteering r;
-  r.schedule = o.schedule;
-  r.cutoffTokens = o.cutoffTokens;
   r.weights = o.weights;
   if (o.empty())
     return r;
@@ -220,22 +220,27 @@ StatusOr<ResolvedSteering> resolveSteering(const Engine &engine,
     float norm = std::sqrt(kernels::dot(v.data(), v.data(), D));
     for (float &x : v)
       x /= norm + 1e-12f;
-    r.direction = v;
+    ResolvedInjection in;
+    in.direction = v;
+    in.schedule = o.schedule;
+    in.cutoffTokens = o.cutoffTokens;
     if (o.normalizeTarget) {
       std::vector<float> align = engine.vocabAlignment(v);
       float peak =
           std::max(*std::max_element(align.begin(), align.end()), 1e-6f);
-      r.baseAlpha = static_cast<float>(o.target / peak);
+      in.baseAlpha = static_cast<float>(o.target / peak);
     } else {
-      r.baseAlpha = static_cast<float>(o.target);
+      in.baseAlpha = static_cast<float>(o.target);
     }
-    r.injectLayer = o.injectLayer ? *o.injectLayer : c.nLayers / 2;
-    if (r.injectLayer < 0 || r.injectLayer > c.nLayers)
-      return makeError(StatusCode::kOutOfRange, "inject layer ", r.injectLayer,
-                       " is outside [0, ", c.nLayers, "]");
+    in.injectLayer = o.injectLayer ? *o.injectLayer : c.nLayers / 2;
+    if (in.injectLayer < 0 || in.injectLayer > c.nLayers)
+      return makeError(StatusCode::kOutOfRange, "inject layer ",
+                       in.injectLayer, " is outside [0, ", c.nLayers, "]");
+    r.injections.push_back(std::move(in));
   }
   if (!o.reluMask.empty()) {
-    r.vocabBias.assign(c.vocabSize, 0.0f);
+    std::vector<float> &bias = r.vocabBias;
+    bias.assign(c.vocabSize, 0.0f);
     for (auto [id, strength] : o.reluMask) {
       STEER_RETURN_IF_ERROR(checkConcept(id, "logit-mask"));
       if (!(strength >= 0) || !std::isfinite(strength))
@@ -245,7 +250,7 @@ StatusOr<ResolvedSteering> resolveSteering(const Engine &engine,
       std::vector<float> e = engine.knownEmbeddings(std::span(&id, 1));
       std::vector<float> align = engine.vocabAlignment(e);
       for (int64_t t = 0; t < c.vocabSize; ++t)
-        r.vocabBias[t] += strength * std::max(0.0f, align[t]);
+        bias[t] += strength * std::max(0.0f, align[t]);
     }
   }
   for (int64_t id : o.weights.concepts)
@@ -312,8 +317,7 @@ StatusOr<GenerationResult> generate(const Engine &engine,
     isPrompt[i] = prompt[i] != mask;
 
   WeightIntervention weights;
-  const bool intervene = steer && (!steer->weights.concepts.empty() ||
-                                   !steer->weights.profile.empty());
+  const bool intervene = steer && steer->intervenes();
   if (intervene) {
     weights = steer->weights;
     if (weights.positions.empty())
@@ -336,15 +340,13 @@ StatusOr<GenerationResult> generate(const Engine &engine,
         transferSchedule(maskedInBlock, stepsPerBlock);
     for (int64_t s = 0; s < stepsPerBlock && !done; ++s) {
       auto t0 = std::chrono::steady_clock::now();
-      float alpha = 0;
-      if (steer && !steer->direction.empty()) {
-        alpha = steer->baseAlpha;
-        if (steer->schedule == InjectSchedule::kHardCutoff) {
-          int64_t remaining = std::count(x.begin(), x.end(), mask);
-          int64_t committed = std::max<int64_t>(gen, 1) - remaining;
-          if (committed >= steer->cutoffTokens)
-            alpha = 0;
-        }
+      // Each injection's alpha for this step (its schedule).
+      std::vector<float> alphas;
+      if (steer && !steer->injections.empty()) {
+        int64_t remaining = std::count(x.begin(), x.end(), mask);
+        int64_t committed = std::max<int64_t>(gen, 1) - remaining;
+        for (const ResolvedInjection &in : steer->injections)
+          alphas.push_back(in.alphaAfter(committed));
       }
       // Rows to compute: from the first attention block that may change to
       // the end of the attention block holding the generation block.
@@ -373,21 +375,22 @@ StatusOr<GenerationResult> generate(const Engine &engine,
         std::vector<uint8_t> masked(T);
         for (int64_t p = 0; p < T; ++p)
           masked[p] = st.tokens[p] == mask;
-        // Cached rows holding masks saw the injection: reuse them only if
-        // alpha has not changed.
+        // Cached rows holding masks saw the injections: reuse them only if
+        // no alpha has changed.
         bool maskedCached = false;
         for (int64_t p = 0; p < st.cache.validRows && !maskedCached; ++p)
           maskedCached = masked[p];
-        if (!cache || (maskedCached && st.cacheAlpha != alpha))
+        if (!cache || (maskedCached && st.cacheAlphas != alphas))
           st.cache.validRows = 0;
         const int64_t r0 = st.cache.validRows;
-        Injection inj{steer ? std::span<const float>(steer->direction)
-                            : std::span<const float>(),
-                      alpha, steer ? steer->injectLayer : 0, masked};
+        std::vector<Injection> injections;
+        for (size_t i = 0; i < alphas.size(); ++i)
+          if (alphas[i] != 0)
+            injections.push_back({steer->injections[i].direction, alphas[i],
+                                  steer->injections[i].injectLayer, masked});
         std::vector<float> hidden((end - r0) * D);
         STEER_RETURN_IF_ERROR(engine.backbone(st.tokens, r0, end, st.cache,
-                                              alpha != 0 ? &inj : nullptr,
-                                              hidden.data()));
+                                              injections, hidden.data()));
         result.rowsComputed += end - r0;
         if (o.referenceCompute && engine.interpretable()) {
           // The reference's per-step work on rows it then discards.
@@ -400,7 +403,7 @@ StatusOr<GenerationResult> generate(const Engine &engine,
         }
         if (cache) {
           st.cache.validRows = std::max(st.cache.validRows, fixedRows);
-          st.cacheAlpha = alpha;
+          st.cacheAlphas = alphas;
         }
         // Heads and lm_head for the masked rows of the block only.
         std::vector<float> rows(nm * D);

@@ -141,12 +141,14 @@ StatusOr<ResponseProfile> responseProfile(const Engine &engine,
                                           const Tokenizer &tokenizer,
                                           const std::string &response);
 
-/// What steerc compiled, read off the lowered IR: the manifest's rules
-/// (names, locations, guards and actions with resolved concepts, folded
-/// strengths and tensor names), the folded tensors they name, and the
-/// kernel plan (site, kernel).
+/// What steerc compiled, translated from the lowered IR
+/// (mlir::steer::translateToProgram): the program the runtime executes,
+/// the policy's rules for review (names, locations, guards and actions with
+/// resolved concepts and the tensors of their folded constants), the
+/// tensors, and the kernel plan (site, kernel).
 struct CompiledPolicy {
   std::string source;                  // the policy file's text
+  std::string programProto;            // serialized schema::Program
   std::vector<std::string> rulesProto; // serialized schema::Rule, in order
   std::vector<std::pair<std::string, std::vector<float>>> tensors;
   std::vector<std::pair<std::string, std::string>> kernelPlan;

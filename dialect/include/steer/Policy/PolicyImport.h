@@ -27,9 +27,6 @@ PolicyOp importPolicy(ModuleOp module,
 /// the folded ops, which belong to the rule whose policy item they are
 /// located at) and the kernel plan on the model. A rule whose constants were
 /// not folded, or a constant several rules were merged into, is an error.
-FailureOr<::steer::policy::CompiledPolicy>
-collectCompiledPolicy(ModuleOp module, StringRef source);
-
 } // namespace mlir::steer
 
 #endif // STEER_POLICY_POLICYIMPORT_H

@@ -58,7 +58,7 @@ class Checkpoint;
 
 inline constexpr char kArtifactMagic[8] = {'S', 'T', 'E', 'E',
                                            'R', 'A', 'R', 'T'};
-inline constexpr uint32_t kArtifactVersion = 1;
+inline constexpr uint32_t kArtifactVersion = 2;
 
 /// A tensor to write into an artifact.
 struct ArtifactTensor {

@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -62,6 +63,18 @@ struct WeightIntervention {
   /// at the intervened positions instead of summing the row; the caller
   /// guarantees it matches `profile` and `concepts`/`values`.
   std::vector<float> features;
+  /// Whether the epsilon correction (hidden - (known + unknown)) is added
+  /// at the rows of a call that intervenes. Unset: dropped, as the
+  /// reference drops it whenever known weights are intervened on; a
+  /// compiled program states it (its compose op).
+  std::optional<bool> epsilon;
+
+  /// Whether the heads must run to apply this: weights or features change,
+  /// or epsilon is dropped.
+  bool active() const {
+    return !concepts.empty() || !profile.empty() || !features.empty() ||
+           (epsilon.has_value() && !*epsilon);
+  }
 };
 
 /// What a forward pass can return. Each is filled only when asked for;
@@ -91,7 +104,8 @@ struct ForwardRequest {
   bool concepts = false;     // known/unknown features, epsilon, top-k lists
   bool knownWeights = false; // dense known weights
   const WeightIntervention *intervention = nullptr;
-  const Injection *injection = nullptr;
+  /// Residual injections, applied in order after each block.
+  std::span<const Injection> injections;
 };
 
 /// Refuses a checkpoint with a NaN or Inf in any weight, naming the tensor
@@ -115,7 +129,7 @@ public:
   /// r1; writes keys and values of rows [r0, r1) into the cache (validRows
   /// is the caller's to advance). Token ids must be in [0, vocab).
   Status backbone(std::span<const int64_t> ids, int64_t r0, int64_t r1,
-                  KvCache &cache, const Injection *injection,
+                  KvCache &cache, std::span<const Injection> injections,
                   float *hidden) const;
 
   /// A whole forward over `ids` (no cache reuse), with the outputs asked for.

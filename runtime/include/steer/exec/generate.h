@@ -78,16 +78,38 @@ struct SteeringOptions {
   }
 };
 
-/// A steering configuration resolved against a model: the direction, alpha
-/// and vocabulary bias the generation loop applies.
-struct ResolvedSteering {
-  std::vector<float> direction; // empty: no injection
+/// One residual injection as the generation loop applies it.
+struct ResolvedInjection {
+  std::vector<float> direction; // n_embd
   float baseAlpha = 0;
-  int64_t injectLayer = 0;
+  int64_t injectLayer = 0; // after blocks i with i + 1 >= injectLayer
   InjectSchedule schedule = InjectSchedule::kFixed;
-  int64_t cutoffTokens = 32;
-  std::vector<float> vocabBias; // subtracted from logits; empty: none
+  int64_t cutoffTokens = 32; // hard_cutoff: alpha 0 once this many committed
+
+  /// The alpha of a step after `committed` tokens were committed.
+  float alphaAfter(int64_t committed) const {
+    return schedule == InjectSchedule::kHardCutoff && committed >= cutoffTokens
+               ? 0.0f
+               : baseAlpha;
+  }
+};
+
+/// A steering configuration resolved against a model: what the generation
+/// loop applies at each site. Injections and biases apply in order.
+struct ResolvedSteering {
+  std::vector<ResolvedInjection> injections;
+  /// [vocab], subtracted from the logits at masked positions; empty: none.
+  /// Several logit biases are summed in order first (as the compiler's
+  /// steer-fold-logit-masks sums a chain under one guard), so the same
+  /// biases give the same bits whether the compiler or the executor
+  /// combined them.
+  std::vector<float> vocabBias;
   WeightIntervention weights;
+
+  bool intervenes() const { return weights.active(); }
+  bool empty() const {
+    return injections.empty() && vocabBias.empty() && !intervenes();
+  }
 };
 
 StatusOr<ResolvedSteering> resolveSteering(const Engine &engine,
