@@ -48,10 +48,13 @@ struct MergeOverrideChain : OpRewritePattern<OverrideWeightsOp> {
       ids.push_back(id);
       values.push_back(v);
     }
-    rewriter.replaceOpWithNewOp<OverrideWeightsOp>(
-        op, op.getType(), inner.getInput(), op.getGuard(),
-        rewriter.getDenseI64ArrayAttr(ids),
+    // Located at both: diagnostics and the artifact's program name every
+    // policy item the merged table implements.
+    auto merged = rewriter.create<OverrideWeightsOp>(
+        rewriter.getFusedLoc({inner.getLoc(), op.getLoc()}), op.getType(),
+        inner.getInput(), op.getGuard(), rewriter.getDenseI64ArrayAttr(ids),
         rewriter.getDenseF32ArrayAttr(values));
+    rewriter.replaceOp(op, merged.getResult());
     return success();
   }
 };

@@ -278,7 +278,9 @@ LogicalResult Translator::translate(Operation *op) {
       std::optional<uint32_t> v;
       if (failed(guardOf(op, u, v)))
         return failure();
-      pc->add_unless(*v);
+      // Fused guards can leave one value listed twice.
+      if (!llvm::is_contained(pc->unless(), *v))
+        pc->add_unless(*v);
     }
     return success();
   }
