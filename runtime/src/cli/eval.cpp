@@ -475,6 +475,12 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
   SamplingOptions sampling = SamplingOptions::greedy(o.maxNewTokens);
   sampling.stopTokens = stops;
   int64_t firedHarmful = 0, firedBenign = 0;
+  std::optional<SteeringProgram> program;
+  if (m.artifact) {
+    STEER_ASSIGN_OR_RETURN(SteeringProgram bound,
+                           SteeringProgram::bind(*m.artifact, *m.engine));
+    program = std::move(bound);
+  }
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row &r = rows[i];
     if (o.progress) {
@@ -488,16 +494,8 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
     Answer a;
     a.row = &r;
     AppliedPolicy policy;
-    if (m.artifact) {
-      STEER_ASSIGN_OR_RETURN(policy, applyArtifact(*m.artifact, *m.engine, ids),
-                             o.evalSet, ":", r.line);
-      a.fired = policy.fired;
-      if (policy.any())
-        ++(r.harmful ? firedHarmful : firedBenign);
-    }
     GenerateRequest req;
     req.sampling = sampling;
-    req.steering = policy.steering.empty() ? nullptr : &policy.steering;
     // The answer is final once a stop token is committed with every
     // position before it committed (commits never change): stop there
     // rather than fill the rest of the block, which cannot change it.
@@ -514,9 +512,18 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
       }
       return true;
     };
+    // Under the artifact's program, its guards evaluated in the prompt's
+    // prefill.
     STEER_ASSIGN_OR_RETURN(GenerationResult g,
-                           generate(*m.engine, ids, req), o.evalSet, ":",
-                           r.line);
+                           program ? program->generate(*m.engine, ids,
+                                                       std::move(req), policy)
+                                   : generate(*m.engine, ids, req),
+                           o.evalSet, ":", r.line);
+    if (program) {
+      a.fired = policy.fired;
+      if (policy.any())
+        ++(r.harmful ? firedHarmful : firedBenign);
+    }
     a.text = decodeTokens(*m.tokenizer, g.generated);
     if (size_t cut = a.text.find(o.stop); cut != std::string::npos)
       a.text.resize(cut);

@@ -125,11 +125,23 @@ struct Generated {
   double seconds = 0;
 };
 
-/// Rules of an artifact that fire on this prompt, and the steering they add.
-StatusOr<AppliedPolicy> policyFor(const Loaded &m) {
+/// The artifact's program bound to the model; nullopt for a checkpoint.
+StatusOr<std::optional<SteeringProgram>> programFor(const Loaded &m) {
   if (!m.artifact)
-    return AppliedPolicy{};
-  return applyArtifact(*m.artifact, *m.engine, m.ids);
+    return std::optional<SteeringProgram>();
+  STEER_ASSIGN_OR_RETURN(SteeringProgram p,
+                         SteeringProgram::bind(*m.artifact, *m.engine));
+  return std::optional<SteeringProgram>(std::move(p));
+}
+
+/// Generates under the program (its guards evaluated in the prompt's
+/// prefill) or plainly from a checkpoint.
+StatusOr<GenerationResult>
+generateWith(const Loaded &m, const std::optional<SteeringProgram> &program,
+             GenerateRequest req, AppliedPolicy &applied) {
+  if (!program)
+    return steer::generate(*m.engine, m.ids, req);
+  return program->generate(*m.engine, m.ids, std::move(req), applied);
 }
 
 std::string firedLine(const Loaded &m, const AppliedPolicy &p) {
@@ -146,10 +158,10 @@ StatusOr<Generated> runGeneration(const GenerateOptions &o, bool concepts,
   Generated g;
   STEER_ASSIGN_OR_RETURN(g.model, load(o.input));
   STEER_ASSIGN_OR_RETURN(SamplingOptions s, sampling(o));
-  STEER_ASSIGN_OR_RETURN(g.policy, policyFor(g.model));
+  STEER_ASSIGN_OR_RETURN(std::optional<SteeringProgram> program,
+                         programFor(g.model));
   GenerateRequest req;
   req.sampling = s;
-  req.steering = g.policy.steering.empty() ? nullptr : &g.policy.steering;
   req.wantConcepts = concepts;
   req.callback = progressCallback(o.progress, s.steps.value_or(s.maxNewTokens),
                                   std::move(inner));
@@ -181,7 +193,8 @@ StatusOr<Generated> runGeneration(const GenerateOptions &o, bool concepts,
   g.stopText = req.stopText;
   auto t0 = std::chrono::steady_clock::now();
   STEER_ASSIGN_OR_RETURN(g.result,
-                         steer::generate(*g.model.engine, g.model.ids, req),
+                         generateWith(g.model, program, std::move(req),
+                                      g.policy),
                          "while generating");
   g.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
@@ -241,15 +254,16 @@ StatusOr<std::string> explain(const ExplainOptions &o) {
                      ": explain needs an interpretable checkpoint");
   engine = probe.engine.get();
   STEER_ASSIGN_OR_RETURN(SamplingOptions s, sampling(o.generation));
-  STEER_ASSIGN_OR_RETURN(AppliedPolicy policy, policyFor(probe));
+  STEER_ASSIGN_OR_RETURN(std::optional<SteeringProgram> program,
+                         programFor(probe));
+  AppliedPolicy policy;
   GenerateRequest req;
   req.sampling = s;
-  req.steering = policy.steering.empty() ? nullptr : &policy.steering;
   req.wantConcepts = true;
   req.callback = progressCallback(o.generation.progress,
                                   s.steps.value_or(s.maxNewTokens), collect);
   STEER_ASSIGN_OR_RETURN(GenerationResult result,
-                         steer::generate(*engine, probe.ids, req),
+                         generateWith(probe, program, std::move(req), policy),
                          "while generating");
 
   std::optional<ConceptLabels> labels;

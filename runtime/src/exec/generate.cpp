@@ -316,6 +316,36 @@ StatusOr<GenerationResult> generate(const Engine &engine,
   for (int64_t i = 0; i < P; ++i)
     isPrompt[i] = prompt[i] != mask;
 
+  GenerationResult result;
+  const bool cache = o.useCache && !o.referenceCompute;
+  if (request.decideSteering) {
+    if (steer)
+      return makeError(StatusCode::kInternal, "generate: both a steering "
+                       "and a hook that decides it on the prompt");
+    // The prompt alone, as a forward of it would compute it: injections
+    // act at masked positions only, so none applies here.
+    Stream &st = streams[0];
+    std::vector<float> hidden(P * c.nEmbd);
+    STEER_RETURN_IF_ERROR(
+        engine.backbone(prompt, 0, P, st.cache, {}, hidden.data()),
+        "in the prompt's prefill");
+    result.rowsComputed += P;
+    ForwardRequest heads;
+    heads.logits = false;
+    heads.knownWeights = true;
+    ForwardOutputs known;
+    STEER_RETURN_IF_ERROR(engine.heads(hidden.data(), P, 0, heads, known),
+                          "in the prompt's prefill");
+    STEER_ASSIGN_OR_RETURN(steer, request.decideSteering(known.knownWeights, P));
+    if (steer)
+      STEER_RETURN_IF_ERROR(checkSteering(engine, *steer));
+    // Keys and values of attention blocks holding only prompt tokens are
+    // final; the last, partial block sees the first masks, so it is
+    // computed again with them.
+    if (cache)
+      st.cache.validRows = P / B * B;
+  }
+
   WeightIntervention weights;
   const bool intervene = steer && steer->intervenes();
   if (intervene) {
@@ -325,7 +355,6 @@ StatusOr<GenerationResult> generate(const Engine &engine,
         weights.positions.push_back(p);
   }
 
-  GenerationResult result;
   result.promptTokens = P;
   const int64_t D = c.nEmbd;
   bool done = false;
@@ -351,7 +380,6 @@ StatusOr<GenerationResult> generate(const Engine &engine,
       // Rows to compute: from the first attention block that may change to
       // the end of the attention block holding the generation block.
       const int64_t fixedRows = bs / B * B;
-      const bool cache = o.useCache && !o.referenceCompute;
       const int64_t end = cache ? std::min(T, (be + B - 1) / B * B) : T;
       std::vector<int64_t> maskedPos;
       for (int64_t p = bs; p < be; ++p)

@@ -182,6 +182,17 @@ SteeringProgram::evaluateGuards(std::span<const float> activation) const {
   return values;
 }
 
+std::vector<uint8_t>
+SteeringProgram::evaluateGuards(std::span<const float> knownWeights,
+                                int64_t rows, int64_t nConcepts) const {
+  std::vector<float> activation(guardConcepts_.size(), 0.0f);
+  for (int64_t t = 0; t < rows; ++t)
+    for (size_t k = 0; k < guardConcepts_.size(); ++k)
+      activation[k] = std::max(
+          activation[k], knownWeights[t * nConcepts + guardConcepts_[k]]);
+  return evaluateGuards(activation);
+}
+
 AppliedPolicy SteeringProgram::run(std::span<const uint8_t> guards) const {
   AppliedPolicy applied;
   applied.guards.assign(guards.begin(), guards.end());
@@ -243,21 +254,38 @@ AppliedPolicy SteeringProgram::run(std::span<const uint8_t> guards) const {
 StatusOr<AppliedPolicy>
 SteeringProgram::apply(const Engine &engine,
                        std::span<const int64_t> prompt) const {
-  std::vector<float> activation(guardConcepts_.size(), 0.0f);
-  if (!guardConcepts_.empty()) {
-    ForwardRequest req;
-    req.logits = false;
-    req.knownWeights = true;
-    STEER_ASSIGN_OR_RETURN(ForwardOutputs out, engine.forward(prompt, req),
-                           "while evaluating ", path_, "'s guards on the "
-                           "prompt");
-    const int64_t C = engine.config().concepts->nConcepts;
-    for (int64_t t = 0; t < out.rows; ++t)
-      for (size_t k = 0; k < guardConcepts_.size(); ++k)
-        activation[k] = std::max(
-            activation[k], out.knownWeights[t * C + guardConcepts_[k]]);
+  if (guardConcepts_.empty())
+    return run({});
+  ForwardRequest req;
+  req.logits = false;
+  req.knownWeights = true;
+  STEER_ASSIGN_OR_RETURN(ForwardOutputs out, engine.forward(prompt, req),
+                         "while evaluating ", path_, "'s guards on the "
+                         "prompt");
+  return run(evaluateGuards(out.knownWeights, out.rows,
+                            engine.config().concepts->nConcepts));
+}
+
+StatusOr<GenerationResult>
+SteeringProgram::generate(const Engine &engine, std::span<const int64_t> prompt,
+                          GenerateRequest request,
+                          AppliedPolicy &applied) const {
+  if (request.steering)
+    return makeError(StatusCode::kInternal, "SteeringProgram::generate: the "
+                     "request already carries a steering");
+  if (guardConcepts_.empty()) {
+    applied = run({});
+    request.steering = applied.steering.empty() ? nullptr : &applied.steering;
+    return steer::generate(engine, prompt, request);
   }
-  return run(evaluateGuards(activation));
+  const int64_t C = engine.config().concepts->nConcepts;
+  request.decideSteering = [&](std::span<const float> knownWeights,
+                               int64_t rows)
+      -> StatusOr<const ResolvedSteering *> {
+    applied = run(evaluateGuards(knownWeights, rows, C));
+    return applied.steering.empty() ? nullptr : &applied.steering;
+  };
+  return steer::generate(engine, prompt, request);
 }
 
 std::vector<std::pair<std::string, int>> SteeringProgram::opCounts() const {

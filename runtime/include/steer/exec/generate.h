@@ -159,6 +159,16 @@ struct GenerateRequest {
   /// caller cuts the text there (stopIndex).
   std::vector<std::string> stopText;
   std::function<std::string(std::span<const int64_t>)> decode;
+  /// Steering decided on the prompt (an artifact's program evaluates its
+  /// guards this way). When set, generation first computes the prompt's
+  /// rows alone (the prefill), passes their dense known weights
+  /// ([rows, n_concepts], after the head's top-k) to this hook and runs
+  /// under the steering it returns (null: none); the prefill's keys and
+  /// values of the prompt's complete attention blocks are reused, so the
+  /// prompt is not run twice. `steering` must then be null.
+  std::function<StatusOr<const ResolvedSteering *>(std::span<const float>,
+                                                   int64_t)>
+      decideSteering;
 };
 
 /// Where `text` first contains one of `stops` (text.size() when none).

@@ -59,13 +59,26 @@ public:
   /// Guard values from the prompt's activation of each guardConcepts()
   /// entry.
   std::vector<uint8_t> evaluateGuards(std::span<const float> activation) const;
+  /// The same from dense known weights of the prompt's rows ([rows,
+  /// n_concepts]): each concept's activation is its largest weight.
+  std::vector<uint8_t> evaluateGuards(std::span<const float> knownWeights,
+                                      int64_t rows, int64_t nConcepts) const;
 
   /// The steering a request with these guard values gets.
   AppliedPolicy run(std::span<const uint8_t> guards) const;
 
-  /// Evaluates the guards on a forward of `prompt` alone, then runs.
+  /// Evaluates the guards on a forward of `prompt` alone, then runs (for
+  /// callers that steer a single forward, not a generation).
   StatusOr<AppliedPolicy> apply(const Engine &engine,
                                 std::span<const int64_t> prompt) const;
+
+  /// Generates under the program: the guards are evaluated in the prompt's
+  /// prefill (GenerateRequest::decideSteering), not by a forward of their
+  /// own. `applied` receives what ran; `request.steering` must be null.
+  StatusOr<GenerationResult> generate(const Engine &engine,
+                                      std::span<const int64_t> prompt,
+                                      GenerateRequest request,
+                                      AppliedPolicy &applied) const;
 
   /// Op counts by kind ("detect", "override_weights", ...), in a fixed
   /// order, for reports.
