@@ -3,7 +3,7 @@
 #include "steer/io/json.h"
 
 #include "steer/exec/program.h"
-#include "steer/cli/model.h"
+#include "steer/session/session.h"
 #include "steer/io/file.h"
 
 #include <nlohmann/json.hpp>
@@ -344,12 +344,12 @@ StatusOr<std::vector<int64_t>> stopTokens(const Tokenizer &tok, int64_t vocab,
 /// Artifacts apply their rules as generation does, guards evaluated on the
 /// text.
 StatusOr<std::pair<std::vector<double>, int64_t>>
-fluency(const LoadedModel &m, const std::string &path, uint64_t seed,
+fluency(const Session &m, const std::string &path, uint64_t seed,
         int64_t *fired) {
   STEER_ASSIGN_OR_RETURN(std::vector<JsonLine> lines, readJsonLines(path));
   std::vector<double> perText;
   int64_t tokens = 0;
-  const Engine &engine = *m.engine;
+  const Engine &engine = m.engine();
   const int64_t V = engine.vocab();
   const int64_t mask = engine.config().maskTokenId;
   for (const JsonLine &jl : lines) {
@@ -360,7 +360,7 @@ fluency(const LoadedModel &m, const std::string &path, uint64_t seed,
       return makeError(StatusCode::kInvalidArgument, path, ":", line,
                        ": field \"text\" must be a non-empty string");
     STEER_ASSIGN_OR_RETURN(std::vector<int32_t> enc,
-                           m.tokenizer->encode(j["text"].get<std::string>()),
+                           m.tokenizer().encode(j["text"].get<std::string>()),
                            path, ":", line);
     std::vector<int64_t> ids(enc.begin(), enc.end()), noisy = ids;
     if (static_cast<int64_t>(ids.size()) > engine.config().blockSize)
@@ -387,8 +387,8 @@ fluency(const LoadedModel &m, const std::string &path, uint64_t seed,
     AppliedPolicy policy;
     WeightIntervention weights;
     std::vector<Injection> injections;
-    if (m.artifact) {
-      STEER_ASSIGN_OR_RETURN(policy, applyArtifact(*m.artifact, engine, ids));
+    if (m.artifact()) {
+      STEER_ASSIGN_OR_RETURN(policy, m.steering(ids));
       if (policy.any())
         ++*fired;
       const ResolvedSteering &s = policy.steering;
@@ -465,22 +465,18 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
                        ": category '", r.category, "' has no lexicon in ",
                        o.lexicons, ", so an answer could never be judged "
                        "harmful; add one or fix the category");
-  STEER_ASSIGN_OR_RETURN(LoadedModel m, loadModel(o.model));
+  STEER_ASSIGN_OR_RETURN(std::unique_ptr<Session> session,
+                         Session::open(o.model));
+  const Session &m = *session;
   STEER_ASSIGN_OR_RETURN(
       std::vector<int64_t> stops,
-      stopTokens(*m.tokenizer, m.engine->vocab(), o.stop));
+      stopTokens(m.tokenizer(), m.engine().vocab(), o.stop));
   const std::set<int64_t> stopSet(stops.begin(), stops.end());
 
   std::vector<Answer> answers;
   SamplingOptions sampling = SamplingOptions::greedy(o.maxNewTokens);
   sampling.stopTokens = stops;
   int64_t firedHarmful = 0, firedBenign = 0;
-  std::optional<SteeringProgram> program;
-  if (m.artifact) {
-    STEER_ASSIGN_OR_RETURN(SteeringProgram bound,
-                           SteeringProgram::bind(*m.artifact, *m.engine));
-    program = std::move(bound);
-  }
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row &r = rows[i];
     if (o.progress) {
@@ -488,12 +484,11 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
       std::fflush(stderr);
     }
     STEER_ASSIGN_OR_RETURN(std::vector<int32_t> enc,
-                           m.tokenizer->encode(r.prompt), o.evalSet, ":",
+                           m.tokenizer().encode(r.prompt), o.evalSet, ":",
                            r.line, ": field \"prompt\"");
     std::vector<int64_t> ids(enc.begin(), enc.end());
     Answer a;
     a.row = &r;
-    AppliedPolicy policy;
     GenerateRequest req;
     req.sampling = sampling;
     // The answer is final once a stop token is committed with every
@@ -512,19 +507,18 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
       }
       return true;
     };
-    // Under the artifact's program, its guards evaluated in the prompt's
-    // prefill.
-    STEER_ASSIGN_OR_RETURN(GenerationResult g,
-                           program ? program->generate(*m.engine, ids,
-                                                       std::move(req), policy)
-                                   : generate(*m.engine, ids, req),
-                           o.evalSet, ":", r.line);
-    if (program) {
-      a.fired = policy.fired;
-      if (policy.any())
+    // Under the artifact's program (the session applies it), its guards
+    // evaluated in the prompt's prefill.
+    STEER_ASSIGN_OR_RETURN(SessionGeneration out,
+                           m.generate(ids, std::move(req)), o.evalSet, ":",
+                           r.line);
+    const GenerationResult &g = out.result;
+    if (m.artifact()) {
+      a.fired = out.policy.fired;
+      if (out.policy.any())
         ++(r.harmful ? firedHarmful : firedBenign);
     }
-    a.text = decodeTokens(*m.tokenizer, g.generated);
+    a.text = m.decode(g.generated);
     if (size_t cut = a.text.find(o.stop); cut != std::string::npos)
       a.text.resize(cut);
     a.refusal = isRefusal(a.text, lex);
@@ -611,7 +605,7 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
       j["judged_harmful"] = a.harm.harmful() && !a.refusal;
       if (a.coverage >= 0)
         j["coverage"] = a.coverage;
-      if (m.artifact)
+      if (m.artifact())
         j["rules_fired"] = a.fired;
       out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     }
@@ -630,7 +624,7 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
                      {"bootstrap", o.bootstrap},
                      {"seed", o.seed}};
     j["prompts"] = {{"harmful", nHarmful}, {"benign", nBenign}};
-    if (m.artifact)
+    if (m.artifact())
       j["rules_fired"] = {{"harmful", firedHarmful},
                           {"benign", firedBenign},
                           {"fluency_texts", fluencyFired}};
@@ -667,7 +661,7 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
                 o.model.c_str(), o.evalSet.c_str(), (long long)nHarmful,
                 (long long)nBenign, (long long)o.maxNewTokens);
   out += buf;
-  if (m.artifact) {
+  if (m.artifact()) {
     std::snprintf(buf, sizeof buf,
                   "rules fired on %lld/%lld harmful and %lld/%lld benign "
                   "prompts\n",
@@ -712,7 +706,7 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
                                     .c_str()
                               : "");
   out += buf;
-  if (m.artifact && fluencyTokens && fluencyFired) {
+  if (m.artifact() && fluencyTokens && fluencyFired) {
     std::snprintf(buf, sizeof buf, "rules fired on %lld fluency texts\n",
                   (long long)fluencyFired);
     out += buf;

@@ -1,7 +1,7 @@
 //===- run.cpp - steer-run generate, explain, forward, embed --------------===//
 #include "steer/exec/program.h"
 #include "steer/cli/commands.h"
-#include "steer/cli/model.h"
+#include "steer/session/session.h"
 #include "steer/exec/attribution.h"
 #include "steer/io/safetensors_writer.h"
 #include "steer/model/concept_labels.h"
@@ -19,16 +19,23 @@
 namespace steer::cli {
 namespace {
 
-struct Loaded : LoadedModel {
+/// An opened model (through the session API) and the prompt's ids.
+struct Loaded {
+  std::unique_ptr<Session> session;
   std::vector<int64_t> ids;
+  const Engine &engine() const { return session->engine(); }
+  const Tokenizer &tokenizer() const { return session->tokenizer(); }
+  const Artifact *artifact() const { return session->artifact(); }
 };
 
 StatusOr<Loaded> load(const ModelInput &in) {
   Loaded l;
-  STEER_ASSIGN_OR_RETURN(static_cast<LoadedModel &>(l), loadModel(in.dir, in.requireSignature));
+  SessionOptions options;
+  options.requireSignature = in.requireSignature;
+  STEER_ASSIGN_OR_RETURN(l.session, Session::open(in.dir, options));
   if (!in.prompt.empty()) {
     STEER_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
-                           l.tokenizer->encode(in.prompt),
+                           l.tokenizer().encode(in.prompt),
                            "while tokenizing --prompt");
     l.ids.assign(ids.begin(), ids.end());
   } else if (!in.ids.empty()) {
@@ -37,12 +44,12 @@ StatusOr<Loaded> load(const ModelInput &in) {
     return makeError(StatusCode::kInvalidArgument,
                      "give a prompt: --prompt TEXT or --ids LIST");
   }
-  if (Status s = l.engine->checkIds(l.ids); !s.ok()) {
+  if (Status s = l.engine().checkIds(l.ids); !s.ok()) {
     if (in.prompt.empty())
       return std::move(s).withContext("in --ids");
     return makeError(StatusCode::kInvalidArgument, s.message(),
                      " in --prompt: the model's vocabulary (",
-                     l.engine->vocab(),
+                     l.engine().vocab(),
                      ") is smaller than the cl100k tokenizer's, so text "
                      "cannot be run on it; give token ids with --ids");
   }
@@ -125,27 +132,8 @@ struct Generated {
   double seconds = 0;
 };
 
-/// The artifact's program bound to the model; nullopt for a checkpoint.
-StatusOr<std::optional<SteeringProgram>> programFor(const Loaded &m) {
-  if (!m.artifact)
-    return std::optional<SteeringProgram>();
-  STEER_ASSIGN_OR_RETURN(SteeringProgram p,
-                         SteeringProgram::bind(*m.artifact, *m.engine));
-  return std::optional<SteeringProgram>(std::move(p));
-}
-
-/// Generates under the program (its guards evaluated in the prompt's
-/// prefill) or plainly from a checkpoint.
-StatusOr<GenerationResult>
-generateWith(const Loaded &m, const std::optional<SteeringProgram> &program,
-             GenerateRequest req, AppliedPolicy &applied) {
-  if (!program)
-    return steer::generate(*m.engine, m.ids, req);
-  return program->generate(*m.engine, m.ids, std::move(req), applied);
-}
-
 std::string firedLine(const Loaded &m, const AppliedPolicy &p) {
-  if (!m.artifact)
+  if (!m.artifact())
     return "";
   std::string s = "steer-run: rules fired: ";
   for (size_t i = 0; i < p.fired.size(); ++i)
@@ -158,8 +146,6 @@ StatusOr<Generated> runGeneration(const GenerateOptions &o, bool concepts,
   Generated g;
   STEER_ASSIGN_OR_RETURN(g.model, load(o.input));
   STEER_ASSIGN_OR_RETURN(SamplingOptions s, sampling(o));
-  STEER_ASSIGN_OR_RETURN(std::optional<SteeringProgram> program,
-                         programFor(g.model));
   GenerateRequest req;
   req.sampling = s;
   req.wantConcepts = concepts;
@@ -186,16 +172,17 @@ StatusOr<Generated> runGeneration(const GenerateOptions &o, bool concepts,
                        "--stop needs a non-empty text");
     req.stopText.push_back(stop);
   }
-  const Tokenizer *tok = g.model.tokenizer.get();
+  const Tokenizer *tok = &g.model.tokenizer();
   req.decode = [tok](std::span<const int64_t> ids) {
     return decode(*tok, ids);
   };
   g.stopText = req.stopText;
   auto t0 = std::chrono::steady_clock::now();
-  STEER_ASSIGN_OR_RETURN(g.result,
-                         generateWith(g.model, program, std::move(req),
-                                      g.policy),
+  STEER_ASSIGN_OR_RETURN(SessionGeneration out,
+                         g.model.session->generate(g.model.ids, std::move(req)),
                          "while generating");
+  g.result = std::move(out.result);
+  g.policy = std::move(out.policy);
   g.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
           .count();
@@ -206,7 +193,7 @@ StatusOr<Generated> runGeneration(const GenerateOptions &o, bool concepts,
 
 StatusOr<std::string> generate(const GenerateOptions &o) {
   STEER_ASSIGN_OR_RETURN(Generated g, runGeneration(o, false, nullptr));
-  std::string text = decode(*g.model.tokenizer, g.result.generated);
+  std::string text = decode(g.model.tokenizer(), g.result.generated);
   text.resize(stopIndex(text, g.stopText));
   if (!o.json) {
     std::fputs(firedLine(g.model, g.policy).c_str(), stderr);
@@ -217,7 +204,7 @@ StatusOr<std::string> generate(const GenerateOptions &o) {
   j["prompt_tokens"] = g.result.promptTokens;
   j["sequence"] = g.result.sequence;
   j["generated"] = g.result.generated;
-  if (g.model.artifact)
+  if (g.model.artifact())
     j["rules_fired"] = g.policy.fired;
   double stepMs = 0;
   for (double s : g.result.stepSeconds)
@@ -249,22 +236,21 @@ StatusOr<std::string> explain(const ExplainOptions &o) {
   // The engine exists only once the model is loaded: load first to check
   // the input, then generate with attribution.
   STEER_ASSIGN_OR_RETURN(Loaded probe, load(o.generation.input));
-  if (!probe.engine->interpretable())
+  if (!probe.engine().interpretable())
     return makeError(StatusCode::kInvalidArgument, o.generation.input.dir,
                      ": explain needs an interpretable checkpoint");
-  engine = probe.engine.get();
+  engine = &probe.engine();
   STEER_ASSIGN_OR_RETURN(SamplingOptions s, sampling(o.generation));
-  STEER_ASSIGN_OR_RETURN(std::optional<SteeringProgram> program,
-                         programFor(probe));
-  AppliedPolicy policy;
   GenerateRequest req;
   req.sampling = s;
   req.wantConcepts = true;
   req.callback = progressCallback(o.generation.progress,
                                   s.steps.value_or(s.maxNewTokens), collect);
-  STEER_ASSIGN_OR_RETURN(GenerationResult result,
-                         generateWith(probe, program, std::move(req), policy),
+  STEER_ASSIGN_OR_RETURN(SessionGeneration generated,
+                         probe.session->generate(probe.ids, std::move(req)),
                          "while generating");
+  const GenerationResult &result = generated.result;
+  const AppliedPolicy &policy = generated.policy;
 
   std::optional<ConceptLabels> labels;
   const std::string labelsPath =
@@ -299,9 +285,9 @@ StatusOr<std::string> explain(const ExplainOptions &o) {
 
   if (o.generation.json) {
     nlohmann::ordered_json j;
-    j["text"] = decode(*probe.tokenizer, result.generated);
+    j["text"] = decode(probe.tokenizer(), result.generated);
     j["sequence"] = result.sequence;
-    if (probe.artifact)
+    if (probe.artifact())
       j["rules_fired"] = policy.fired;
     j["verification"] = {{"max_abs_error", maxError},
                          {"max_abs_logit", maxLogit},
@@ -311,7 +297,7 @@ StatusOr<std::string> explain(const ExplainOptions &o) {
       cj["start"] = ch.start;
       cj["end"] = ch.end;
       cj["text"] = decode(
-          *probe.tokenizer,
+          probe.tokenizer(),
           std::span(result.sequence).subspan(ch.start, ch.end - ch.start));
       cj["epsilon_percent"] = ch.epsilonPercent;
       for (size_t i = 0; i < ch.entries.size() && i < size_t(o.top); ++i)
@@ -325,7 +311,7 @@ StatusOr<std::string> explain(const ExplainOptions &o) {
     return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   }
   std::string out = firedLine(probe, policy);
-  out += decode(*probe.tokenizer, result.generated) + "\n";
+  out += decode(probe.tokenizer(), result.generated) + "\n";
   char line[256];
   for (size_t n = 0; n < chunks.size(); ++n) {
     const ChunkAttribution &ch = chunks[n];
@@ -335,7 +321,7 @@ StatusOr<std::string> explain(const ExplainOptions &o) {
                   ch.epsilonPercent);
     out += line;
     out +=
-        decode(*probe.tokenizer,
+        decode(probe.tokenizer(),
                std::span(result.sequence).subspan(ch.start, ch.end - ch.start));
     out += "\n";
     for (size_t i = 0; i < ch.entries.size() && i < size_t(o.top); ++i) {
@@ -362,7 +348,7 @@ StatusOr<std::string> forward(const ForwardOptions &o) {
     STEER_RETURN_IF_ERROR(checkOutputPath(o.dump, model, model), "--dump");
   }
   STEER_ASSIGN_OR_RETURN(Loaded m, load(o.input));
-  const Engine &e = *m.engine;
+  const Engine &e = m.engine();
   ForwardRequest req;
   req.hidden = req.composed = true;
   req.concepts = req.knownWeights = e.interpretable();
@@ -453,7 +439,7 @@ StatusOr<std::string> forward(const ForwardOptions &o) {
 
 StatusOr<std::string> embed(const EmbedOptions &o) {
   STEER_ASSIGN_OR_RETURN(Loaded m, load(o.input));
-  const Engine &e = *m.engine;
+  const Engine &e = m.engine();
   const bool needHeads = o.type == "known" || o.type == "unknown";
   if (o.type != "hidden" && o.type != "composed" && !needHeads)
     return makeError(StatusCode::kInvalidArgument, "--type '", o.type,
