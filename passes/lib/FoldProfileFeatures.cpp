@@ -93,12 +93,16 @@ struct FoldProfileFeaturesPass
             << model->engine->config().concepts->nConcepts << " concepts";
         return signalPassFailure();
       }
-      std::vector<float> features = model->engine->denseKnownFeatures(row.row);
+      auto features = model->engine->denseKnownFeatures(row.row);
+      if (!features.ok()) {
+        row.profile.emitOpError() << features.status().toString();
+        return signalPassFailure();
+      }
       b.setInsertionPointAfter(op);
       auto fixed = b.create<FixedFeaturesOp>(
           row.profile.getLoc(), op.getType(), op.getResult(),
           row.profile.getGuard(),
-          f32Blob(&getContext(), "profile_features", features));
+          f32Blob(&getContext(), "profile_features", *features));
       op.getResult().replaceAllUsesExcept(fixed.getResult(), fixed);
     }
   }

@@ -42,7 +42,9 @@ std::vector<TokenAttribution> run(const Engine &engine,
   req.wantConcepts = true;
   req.callback = [&](const StepInfo &info) {
     auto step = attributeStep(engine, info);
-    all.insert(all.end(), step.begin(), step.end());
+    EXPECT_TRUE(step.ok()) << step.status().toString();
+    if (step.ok())
+      all.insert(all.end(), step->begin(), step->end());
     return true;
   };
   auto out = generate(engine, prompt, req);

@@ -135,7 +135,9 @@ TEST_P(Golden, FoldedProfileFeaturesEqualDenseSum) {
   std::vector<float> row = iv.profile;
   row[1] = 0.0f;
   row[2] = 1.0f;
-  iv.features = engine_->denseKnownFeatures(row);
+  auto features = engine_->denseKnownFeatures(row);
+  ASSERT_TRUE(features.ok()) << features.status().toString();
+  iv.features = *features;
   auto folded = engine_->forward(ids, req);
   ASSERT_TRUE(folded.ok()) << folded.status().toString();
   EXPECT_EQ(folded->logits, dense->logits);

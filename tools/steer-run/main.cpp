@@ -6,7 +6,7 @@
 //
 //===----------------------------------------------------------------------===//
 #include "steer/artifact/artifact.h"
-#include "steer/backend/backend.h"
+#include "steer/hal/device.h"
 #include "steer/text/utf8.h"
 #include "steer/cli/commands.h"
 #include "../common/flags.h"
@@ -19,16 +19,16 @@
 namespace {
 
 int runDevices() {
-  auto cpu = steer::createCpuBackend();
-  steer::DeviceInfo info = cpu->device();
+  auto cpu = steer::hal::createCpuDevice();
+  steer::hal::DeviceInfo info = cpu->info();
   std::printf("cpu:  %s (%s)\n", info.name.c_str(), info.detail.c_str());
-  auto cuda = steer::probeCudaDevices();
+  auto cuda = steer::hal::probeCudaDevices();
   if (!cuda.ok()) {
     std::printf("cuda: not available: %s\n",
                 std::string(cuda.status().message()).c_str());
     return 0;
   }
-  for (const steer::DeviceInfo &d : *cuda)
+  for (const steer::hal::DeviceInfo &d : *cuda)
     std::printf("cuda: %s (%s, %.1f GiB)\n", d.name.c_str(), d.detail.c_str(),
                 d.memoryBytes / 1073741824.0);
   return 0;

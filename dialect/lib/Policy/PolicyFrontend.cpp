@@ -225,9 +225,9 @@ std::string formatProfile(const CheckedPolicy &policy,
         if (auto res = resolveSteering(*engine, so);
             res.ok() && res->injections.size() == 1) {
           const ResolvedInjection &in = res->injections.front();
-          out += fmt("    alpha %.6g", in.baseAlpha) + "; promotes " +
-                 topTokens(engine->vocabAlignment(in.direction), tokenizer, 5) +
-                 "\n";
+          if (auto align = engine->vocabAlignment(in.direction); align.ok())
+            out += fmt("    alpha %.6g", in.baseAlpha) + "; promotes " +
+                   topTokens(*align, tokenizer, 5) + "\n";
         }
       }
     }

@@ -1,5 +1,6 @@
 //===- attribution.cpp - Concept attribution of generated tokens ----------===//
 #include "steer/exec/attribution.h"
+#include "steer/exec/kernels.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,8 +8,8 @@
 
 namespace steer {
 
-std::vector<TokenAttribution> attributeStep(const Engine &engine,
-                                            const StepInfo &step) {
+StatusOr<std::vector<TokenAttribution>> attributeStep(const Engine &engine,
+                                                      const StepInfo &step) {
   std::vector<TokenAttribution> out;
   const ForwardOutputs *o = step.outputs;
   if (!o || o->knownTopkIds.empty())
@@ -26,7 +27,7 @@ std::vector<TokenAttribution> attributeStep(const Engine &engine,
     t.position = pos;
     t.token = token;
     t.step = step.step;
-    engine.lmHeadRow(token, wy.data());
+    STEER_RETURN_IF_ERROR(engine.lmHeadRow(token, wy.data()));
     const float *composed = &o->composed[row * D];
     t.logit = kernels::dot(composed, wy.data(), D);
     double sum = 0;
@@ -35,7 +36,7 @@ std::vector<TokenAttribution> attributeStep(const Engine &engine,
       if (id < 0)
         continue;
       float w = o->knownTopkWeights[row * o->knownTopk + k];
-      engine.knownEmbeddingRow(id, e.data());
+      STEER_RETURN_IF_ERROR(engine.knownEmbeddingRow(id, e.data()));
       float contrib = w * kernels::dot(e.data(), wy.data(), D);
       t.known.push_back({id, w, contrib});
       sum += contrib;
@@ -45,7 +46,7 @@ std::vector<TokenAttribution> attributeStep(const Engine &engine,
       float w =
           1.0f /
           (1.0f + std::exp(-o->unknownTopkLogits[row * o->unknownTopk + k]));
-      engine.unknownEmbeddingRow(id, e.data());
+      STEER_RETURN_IF_ERROR(engine.unknownEmbeddingRow(id, e.data()));
       float contrib = w * kernels::dot(e.data(), wy.data(), D);
       t.discovered.push_back({id, w, contrib});
       sum += contrib;

@@ -1,4 +1,4 @@
-//===- engine.cpp - The Steerling forward pass on the CPU -----------------===//
+//===- engine.cpp - The Steerling forward pass over a device --------------===//
 #include "steer/exec/engine.h"
 
 #include <algorithm>
@@ -8,43 +8,6 @@
 
 namespace steer {
 namespace {
-
-using kernels::WeightRef;
-
-WeightRef ref(const TensorView *v) {
-  return v ? WeightRef{v->data, v->dtype} : WeightRef{};
-}
-
-float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-
-float clamp15(float x) { return std::min(15.0f, std::max(-15.0f, x)); }
-
-/// Indices of the k largest values of v[0, n), largest first; ties keep the
-/// lower index first.
-void topk(const float *v, int64_t n, int64_t k, int64_t *out) {
-  std::vector<int64_t> idx(n);
-  std::iota(idx.begin(), idx.end(), 0);
-  auto better = [v](int64_t a, int64_t b) {
-    return v[a] > v[b] || (v[a] == v[b] && a < b);
-  };
-  std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), better);
-  std::copy(idx.begin(), idx.begin() + k, out);
-}
-
-float activate(Activation a, float x) {
-  switch (a) {
-  case Activation::kRelu:
-    return x > 0 ? x : 0;
-  case Activation::kSilu:
-    return x * sigmoid(x);
-  case Activation::kGelu: {
-    // The reference uses nn.GELU(approximate="tanh").
-    constexpr float c = 0.7978845608028654f; // sqrt(2 / pi)
-    return 0.5f * x * (1.0f + std::tanh(c * (x + 0.044715f * x * x * x)));
-  }
-  }
-  return x;
-}
 
 /// Index of the first non-finite value of a weight tensor, or -1. Exponent
 /// bits all set is Inf or NaN in every float format read here.
@@ -146,30 +109,46 @@ Status Engine::checkIntervention(const WeightIntervention &iv) const {
   return okStatus();
 }
 
-StatusOr<std::unique_ptr<Engine>> Engine::create(const Checkpoint &ckpt) {
+
+StatusOr<std::unique_ptr<Engine>>
+Engine::create(const Checkpoint &ckpt, std::unique_ptr<hal::Device> device) {
   // Every weight is read by a forward; a NaN or Inf in one would turn the
   // output into NaN (empty text, "+nan" attributions) far from its cause.
   STEER_RETURN_IF_ERROR(checkWeightsFinite(ckpt));
   std::unique_ptr<Engine> e(new Engine());
   e->config_ = ckpt.config();
+  e->device_ = device ? std::move(device) : hal::createCpuDevice();
   const ModelConfig &c = e->config_;
-  auto get = [&](const std::string &name) { return ref(ckpt.tensor(name)); };
-  e->tokEmb_ = get(tokEmbName(c));
+  hal::Device &dev = *e->device_;
+  // Bound with the shape the layout table gives each tensor: [rows, cols]
+  // (a vector is one row).
+  auto get = [&](const std::string &name, hal::Weight &out) -> Status {
+    const TensorView *v = ckpt.tensor(name);
+    if (!v)
+      return makeError(StatusCode::kInternal, ckpt.dir(), ": tensor '", name,
+                       "' is missing after validation");
+    const int64_t rows = v->shape.size() == 2 ? v->shape[0] : 1;
+    const int64_t cols = v->shape.empty() ? 1 : v->shape.back();
+    STEER_ASSIGN_OR_RETURN(out, dev.bindWeight(v->data, v->dtype, rows, cols),
+                           "binding '", name, "'");
+    return okStatus();
+  };
+  STEER_RETURN_IF_ERROR(get(tokEmbName(c), e->tokEmb_));
   const std::string pre = c.interpretable ? "transformer." : "";
-  e->lnF_ = get(pre + "ln_f.weight");
+  STEER_RETURN_IF_ERROR(get(pre + "ln_f.weight", e->lnF_));
   for (int64_t i = 0; i < c.nLayers; ++i) {
     std::string p = pre + "blocks." + std::to_string(i) + ".";
     Layer l;
-    l.qkv = get(p + "attn.c_attn.weight");
-    l.proj = get(p + "attn.c_proj.weight");
+    STEER_RETURN_IF_ERROR(get(p + "attn.c_attn.weight", l.qkv));
+    STEER_RETURN_IF_ERROR(get(p + "attn.c_proj.weight", l.proj));
     if (c.useQkNorm) {
-      l.qNorm = get(p + "attn.q_norm.weight");
-      l.kNorm = get(p + "attn.k_norm.weight");
+      STEER_RETURN_IF_ERROR(get(p + "attn.q_norm.weight", l.qNorm));
+      STEER_RETURN_IF_ERROR(get(p + "attn.k_norm.weight", l.kNorm));
     }
-    l.ln1 = get(p + "ln_1.weight");
-    l.ln2 = get(p + "ln_2.weight");
-    l.fc = get(p + "mlp.c_fc.weight");
-    l.fcProj = get(p + "mlp.c_proj.weight");
+    STEER_RETURN_IF_ERROR(get(p + "ln_1.weight", l.ln1));
+    STEER_RETURN_IF_ERROR(get(p + "ln_2.weight", l.ln2));
+    STEER_RETURN_IF_ERROR(get(p + "mlp.c_fc.weight", l.fc));
+    STEER_RETURN_IF_ERROR(get(p + "mlp.c_proj.weight", l.fcProj));
     e->layers_.push_back(l);
   }
   if (c.concepts) {
@@ -183,33 +162,79 @@ StatusOr<std::unique_ptr<Engine>> Engine::create(const Checkpoint &ckpt) {
       return makeError(StatusCode::kUnsupported, ckpt.dir(),
                        ": a dense (non-factorized) unknown head is not "
                        "supported by the CPU runtime yet");
-    e->known_.predictor = get("known_head.concept_predictor.weight");
-    e->known_.embedding = get("known_head.concept_embedding.weight");
+    hal::KnownHeadSpec &kh = e->known_;
+    STEER_RETURN_IF_ERROR(
+        get("known_head.concept_predictor.weight", kh.predictor));
+    STEER_RETURN_IF_ERROR(
+        get("known_head.concept_embedding.weight", kh.embedding));
+    kh.nConcepts = k.nConcepts;
+    kh.width = c.nEmbd;
+    kh.topk = k.topkKnown;
+    kh.topkFeatures = k.topkKnownFeatures;
+    kh.topkOnLogits = k.topkOnLogits;
     if (k.useUnknown) {
-      e->unknown_.down = get("unknown_head.predictor_down.weight");
-      e->unknown_.up = get("unknown_head.predictor_up.weight");
-      e->unknown_.coef = get("unknown_head.embedding_coef.weight");
-      e->unknown_.basis = get("unknown_head.embedding_basis.weight");
+      hal::UnknownHeadSpec &uh = e->unknown_;
+      STEER_RETURN_IF_ERROR(get("unknown_head.predictor_down.weight", uh.down));
+      STEER_RETURN_IF_ERROR(get("unknown_head.predictor_up.weight", uh.up));
+      STEER_RETURN_IF_ERROR(get("unknown_head.embedding_coef.weight", uh.coef));
+      STEER_RETURN_IF_ERROR(
+          get("unknown_head.embedding_basis.weight", uh.basis));
+      uh.nConcepts = *k.nUnknownConcepts;
+      uh.rank = k.factorizeRank;
+      uh.width = c.nEmbd;
+      uh.topk = k.unknownTopk;
+      uh.applyTopk = k.applyTopkToUnknown;
     }
   }
   // RoPE inverse frequencies in float32, as the reference computes them:
   // 1 / base ** (arange(0, hd, 2) / hd).
   const int64_t hd = c.headDim();
+  std::vector<float> invFreq;
   for (int64_t i = 0; i < hd; i += 2) {
     float expo = static_cast<float>(i) / static_cast<float>(hd);
-    e->invFreq_.push_back(1.0f /
-                          std::pow(static_cast<float>(c.ropeBase), expo));
+    invFreq.push_back(1.0f / std::pow(static_cast<float>(c.ropeBase), expo));
   }
+  STEER_ASSIGN_OR_RETURN(e->invFreq_,
+                         dev.allocate(static_cast<int64_t>(invFreq.size())));
+  STEER_RETURN_IF_ERROR(dev.upload(invFreq.data(), e->invFreq_.data(),
+                                   static_cast<int64_t>(invFreq.size())));
   return e;
 }
 
-KvCache Engine::makeCache(int64_t capacity) const {
+StatusOr<KvCache> Engine::makeCache(int64_t capacity) const {
   KvCache cache;
   cache.capacity = capacity;
-  const size_t n = static_cast<size_t>(capacity * config_.kvDim());
-  cache.k.assign(config_.nLayers, std::vector<float>(n));
-  cache.v.assign(config_.nLayers, std::vector<float>(n));
+  const int64_t n = capacity * config_.kvDim();
+  for (int64_t l = 0; l < config_.nLayers; ++l) {
+    STEER_ASSIGN_OR_RETURN(hal::Buffer k, device_->allocate(n),
+                           "allocating the kv cache");
+    STEER_ASSIGN_OR_RETURN(hal::Buffer v, device_->allocate(n),
+                           "allocating the kv cache");
+    cache.k.push_back(std::move(k));
+    cache.v.push_back(std::move(v));
+  }
   return cache;
+}
+
+StatusOr<const float *> Engine::stageIn(const float *host, int64_t n,
+                                        hal::Buffer &scratch) const {
+  if (device_->sharesHostMemory())
+    return host;
+  STEER_ASSIGN_OR_RETURN(scratch, device_->allocate(n));
+  STEER_RETURN_IF_ERROR(device_->upload(host, scratch.data(), n));
+  return static_cast<const float *>(scratch.data());
+}
+
+StatusOr<float *> Engine::stageOut(float *host, int64_t n,
+                                   hal::Buffer &scratch) const {
+  if (device_->sharesHostMemory())
+    return host;
+  STEER_ASSIGN_OR_RETURN(scratch, device_->allocate(n));
+  return scratch.data();
+}
+
+Status Engine::finishOut(const float *device, float *host, int64_t n) const {
+  return device_->download(device, host, n);
 }
 
 Status Engine::checkIds(std::span<const int64_t> ids) const {
@@ -220,6 +245,7 @@ Status Engine::checkIds(std::span<const int64_t> ids) const {
                        config_.vocabSize, ")");
   return okStatus();
 }
+
 
 Status Engine::backbone(std::span<const int64_t> ids, int64_t r0, int64_t r1,
                         KvCache &cache, std::span<const Injection> injections,
@@ -232,7 +258,8 @@ Status Engine::backbone(std::span<const int64_t> ids, int64_t r0, int64_t r1,
   if (r0 < 0 || r1 > static_cast<int64_t>(ids.size()) || r0 >= r1)
     return makeError(StatusCode::kInvalidArgument, "backbone rows [", r0, ", ",
                      r1, ") are not inside a sequence of ", ids.size());
-  if (cache.validRows < r0 || cache.capacity < r1)
+  if (cache.validRows < r0 || cache.capacity < r1 ||
+      static_cast<int64_t>(cache.k.size()) != c.nLayers)
     return makeError(StatusCode::kInternal, "kv cache holds ", cache.validRows,
                      " of ", cache.capacity, " rows; rows [", r0, ", ", r1,
                      ") were asked for");
@@ -242,325 +269,196 @@ Status Engine::backbone(std::span<const int64_t> ids, int64_t r0, int64_t r1,
                      c.blockSize, ")");
   STEER_RETURN_IF_ERROR(checkIds(ids.subspan(r0, M)));
 
-  std::vector<float> x(M * D), tmp(M * D), q(M * D), attn(M * D);
-  std::vector<float> qkv(M * qkvW), fc(M * fcRows), act(M * H);
-  for (int64_t i = 0; i < M; ++i)
-    kernels::loadRow(tokEmb_, D, ids[r0 + i], &x[i * D]);
+  hal::Device &dev = *device_;
+  // Activations in device memory.
+  STEER_ASSIGN_OR_RETURN(hal::Buffer x, dev.allocate(M * D));
+  STEER_ASSIGN_OR_RETURN(hal::Buffer tmp, dev.allocate(M * D));
+  STEER_ASSIGN_OR_RETURN(hal::Buffer q, dev.allocate(M * D));
+  STEER_ASSIGN_OR_RETURN(hal::Buffer attn, dev.allocate(M * D));
+  STEER_ASSIGN_OR_RETURN(hal::Buffer qkv, dev.allocate(M * qkvW));
+  STEER_ASSIGN_OR_RETURN(hal::Buffer fc, dev.allocate(M * fcRows));
+  STEER_ASSIGN_OR_RETURN(hal::Buffer act, dev.allocate(M * H));
+  // Injection directions on the device, once per call.
+  std::vector<hal::Buffer> directions;
+  for (const Injection &in : injections) {
+    if (static_cast<int64_t>(in.direction.size()) != D)
+      return makeError(StatusCode::kInvalidArgument, "an injection direction "
+                       "has ", in.direction.size(), " values, not ", D);
+    STEER_ASSIGN_OR_RETURN(hal::Buffer d, dev.allocate(D));
+    STEER_RETURN_IF_ERROR(dev.upload(in.direction.data(), d.data(), D));
+    directions.push_back(std::move(d));
+  }
+  STEER_RETURN_IF_ERROR(dev.embed(tokEmb_, ids.subspan(r0, M), x.data()));
 
+  hal::QkvSpec qs;
+  qs.nHead = nh;
+  qs.nKv = nkv;
+  qs.headDim = hd;
+  if (c.clipQkv)
+    qs.clip = static_cast<float>(*c.clipQkv);
+  qs.normEps = c.normEps;
+  qs.invFreq = c.useRope ? invFreq_.data() : nullptr;
   const bool preNorm = c.normOrder == NormOrder::kPre;
   for (int64_t l = 0; l < c.nLayers; ++l) {
     const Layer &L = layers_[l];
     // Attention.
     const float *in = x.data();
     if (preNorm) {
-      tmp = x;
-      kernels::rmsNorm(tmp.data(), M, D, D, L.ln1, c.normEps);
+      STEER_RETURN_IF_ERROR(dev.copy(x.data(), tmp.data(), M * D));
+      STEER_RETURN_IF_ERROR(
+          dev.rmsNorm(tmp.data(), M, D, D, L.ln1, c.normEps));
       in = tmp.data();
     }
-    kernels::linear(in, M, D, L.qkv, qkvW, qkv.data(), qkvW);
-    if (c.clipQkv) {
-      const float clip = static_cast<float>(*c.clipQkv);
-      for (float &v : qkv)
-        v = std::min(clip, std::max(-clip, v));
+    STEER_RETURN_IF_ERROR(dev.linear(in, M, D, L.qkv, qkv.data(), qkvW));
+    if (c.useQkNorm) {
+      qs.qNorm = L.qNorm;
+      qs.kNorm = L.kNorm;
     }
     float *keys = cache.k[l].data(), *values = cache.v[l].data();
-    for (int64_t i = 0; i < M; ++i) {
-      float *row = &qkv[i * qkvW];
-      float *qi = &q[i * D];
-      float *ki = keys + (r0 + i) * kvDim;
-      std::memcpy(qi, row, D * sizeof(float));
-      std::memcpy(ki, row + D, kvDim * sizeof(float));
-      std::memcpy(values + (r0 + i) * kvDim, row + D + kvDim,
-                  kvDim * sizeof(float));
-      if (c.useQkNorm) {
-        kernels::rmsNorm(qi, nh, hd, hd, L.qNorm, c.normEps);
-        kernels::rmsNorm(ki, nkv, hd, hd, L.kNorm, c.normEps);
-      }
-      if (c.useRope) {
-        kernels::rope(qi, nh, hd, r0 + i, invFreq_.data());
-        kernels::rope(ki, nkv, hd, r0 + i, invFreq_.data());
-      }
-    }
-    kernels::blockCausalAttention(q.data(), keys, values, r0, r1, r1,
-                                  c.diffBlockSize, nh, nkv, hd, attn.data());
-    kernels::linear(attn.data(), M, D, L.proj, D, tmp.data(), D);
+    STEER_RETURN_IF_ERROR(dev.attentionPrologue(qs, qkv.data(), M, r0,
+                                                q.data(), keys, values));
+    STEER_RETURN_IF_ERROR(dev.attention(q.data(), keys, values, r0, r1, r1,
+                                        c.diffBlockSize, nh, nkv, hd,
+                                        attn.data()));
+    STEER_RETURN_IF_ERROR(dev.linear(attn.data(), M, D, L.proj, tmp.data(), D));
     if (!preNorm)
-      kernels::rmsNorm(tmp.data(), M, D, D, L.ln1, c.normEps);
-    for (int64_t i = 0; i < M * D; ++i)
-      x[i] += tmp[i];
+      STEER_RETURN_IF_ERROR(
+          dev.rmsNorm(tmp.data(), M, D, D, L.ln1, c.normEps));
+    STEER_RETURN_IF_ERROR(dev.add(x.data(), tmp.data(), M * D));
 
     // MLP.
     in = x.data();
     if (preNorm) {
-      tmp = x;
-      kernels::rmsNorm(tmp.data(), M, D, D, L.ln2, c.normEps);
+      STEER_RETURN_IF_ERROR(dev.copy(x.data(), tmp.data(), M * D));
+      STEER_RETURN_IF_ERROR(
+          dev.rmsNorm(tmp.data(), M, D, D, L.ln2, c.normEps));
       in = tmp.data();
     }
-    kernels::linear(in, M, D, L.fc, fcRows, fc.data(), fcRows);
-    for (int64_t i = 0; i < M; ++i) {
-      const float *f = &fc[i * fcRows];
-      float *a = &act[i * H];
-      if (c.mlpType == MlpType::kSwiGLU) {
-        // c_fc's output splits into (up, gate): silu(gate) * up.
-        for (int64_t j = 0; j < H; ++j) {
-          float g = f[H + j];
-          a[j] = g * sigmoid(g) * f[j];
-        }
-      } else {
-        for (int64_t j = 0; j < H; ++j)
-          a[j] = activate(c.activation, f[j]);
-      }
-    }
-    kernels::linear(act.data(), M, H, L.fcProj, D, tmp.data(), D);
+    STEER_RETURN_IF_ERROR(dev.linear(in, M, D, L.fc, fc.data(), fcRows));
+    STEER_RETURN_IF_ERROR(dev.mlpActivation(fc.data(), M, H, c.mlpType,
+                                            c.activation, act.data()));
+    STEER_RETURN_IF_ERROR(
+        dev.linear(act.data(), M, H, L.fcProj, tmp.data(), D));
     if (!preNorm)
-      kernels::rmsNorm(tmp.data(), M, D, D, L.ln2, c.normEps);
-    for (int64_t i = 0; i < M * D; ++i)
-      x[i] += tmp[i];
+      STEER_RETURN_IF_ERROR(
+          dev.rmsNorm(tmp.data(), M, D, D, L.ln2, c.normEps));
+    STEER_RETURN_IF_ERROR(dev.add(x.data(), tmp.data(), M * D));
 
     // Injections in order (float addition is not associative: the order
     // is the program's).
-    for (const Injection &in : injections)
-      if (in.alpha != 0 && l + 1 >= in.firstLayer)
-        for (int64_t i = 0; i < M; ++i)
-          if (in.masked[r0 + i])
-            kernels::axpy(in.alpha, in.direction.data(), &x[i * D], D);
+    for (size_t j = 0; j < injections.size(); ++j) {
+      const Injection &inj = injections[j];
+      if (inj.alpha != 0 && l + 1 >= inj.firstLayer)
+        STEER_RETURN_IF_ERROR(dev.inject(x.data(), D,
+                                         inj.masked.subspan(r0, M), inj.alpha,
+                                         directions[j].data()));
+    }
   }
-  kernels::rmsNorm(x.data(), M, D, D, lnF_, c.normEps);
-  std::memcpy(hidden, x.data(), M * D * sizeof(float));
-  return okStatus();
+  STEER_RETURN_IF_ERROR(dev.rmsNorm(x.data(), M, D, D, lnF_, c.normEps));
+  return dev.download(x.data(), hidden, M * D);
 }
 
-void Engine::lmHead(const float *x, int64_t rows, float *logits) const {
-  kernels::linear(x, rows, config_.nEmbd, tokEmb_, config_.vocabSize, logits,
-                  config_.vocabSize);
+Status Engine::lmHead(const float *x, int64_t rows, float *logits) const {
+  const int64_t D = config_.nEmbd, V = config_.vocabSize;
+  hal::Buffer xs, ls;
+  STEER_ASSIGN_OR_RETURN(const float *in, stageIn(x, rows * D, xs));
+  STEER_ASSIGN_OR_RETURN(float *out, stageOut(logits, rows * V, ls));
+  STEER_RETURN_IF_ERROR(device_->linear(in, rows, D, tokEmb_, out, V));
+  return finishOut(out, logits, rows * V);
 }
 
-std::vector<float> Engine::knownEmbeddings(std::span<const int64_t> ids) const {
+Status Engine::logitEpilogue(float *logits, int64_t rows,
+                             std::span<const float> bias,
+                             std::span<const int64_t> penalized, float penalty,
+                             std::span<const int64_t> banned,
+                             float *confidence) const {
+  const int64_t V = config_.vocabSize;
+  if (!bias.empty() && static_cast<int64_t>(bias.size()) != V)
+    return makeError(StatusCode::kInvalidArgument, "logit bias of ",
+                     bias.size(), " values for a vocabulary of ", V);
+  hal::Buffer ls, bs;
+  STEER_ASSIGN_OR_RETURN(const float *staged, stageIn(logits, rows * V, ls));
+  const float *biasDev = nullptr;
+  if (!bias.empty()) {
+    STEER_ASSIGN_OR_RETURN(biasDev, stageIn(bias.data(), V, bs));
+  }
+  hal::EpilogueSpec spec;
+  spec.bias = biasDev;
+  spec.penalized = penalized;
+  spec.penalty = penalty;
+  spec.banned = banned;
+  float *dev = const_cast<float *>(staged);
+  STEER_RETURN_IF_ERROR(
+      device_->logitEpilogue(dev, rows, V, spec, confidence));
+  return finishOut(dev, logits, rows * V);
+}
+
+StatusOr<std::vector<float>>
+Engine::knownEmbeddings(std::span<const int64_t> ids) const {
   const int64_t D = config_.nEmbd;
   std::vector<float> out(ids.size() * D);
-  for (size_t i = 0; i < ids.size(); ++i)
-    kernels::loadRow(known_.embedding, D, ids[i], &out[i * D]);
+  hal::Buffer s;
+  STEER_ASSIGN_OR_RETURN(float *dst,
+                         stageOut(out.data(), static_cast<int64_t>(out.size()), s));
+  STEER_RETURN_IF_ERROR(device_->embed(known_.embedding, ids, dst));
+  STEER_RETURN_IF_ERROR(
+      finishOut(dst, out.data(), static_cast<int64_t>(out.size())));
   return out;
 }
 
-void Engine::lmHeadRow(int64_t token, float *out) const {
-  kernels::loadRow(tokEmb_, config_.nEmbd, token, out);
+Status Engine::lmHeadRow(int64_t token, float *out) const {
+  hal::Buffer s;
+  STEER_ASSIGN_OR_RETURN(float *dst, stageOut(out, config_.nEmbd, s));
+  STEER_RETURN_IF_ERROR(
+      device_->embed(tokEmb_, std::span<const int64_t>(&token, 1), dst));
+  return finishOut(dst, out, config_.nEmbd);
 }
 
-void Engine::knownEmbeddingRow(int64_t id, float *out) const {
-  kernels::loadRow(known_.embedding, config_.nEmbd, id, out);
+Status Engine::knownEmbeddingRow(int64_t id, float *out) const {
+  hal::Buffer s;
+  STEER_ASSIGN_OR_RETURN(float *dst, stageOut(out, config_.nEmbd, s));
+  STEER_RETURN_IF_ERROR(
+      device_->embed(known_.embedding, std::span<const int64_t>(&id, 1), dst));
+  return finishOut(dst, out, config_.nEmbd);
 }
 
-void Engine::unknownEmbeddingRow(int64_t id, float *out) const {
+Status Engine::unknownEmbeddingRow(int64_t id, float *out) const {
   // Factorized: u_j = basis . coef_j.
-  const ConceptConfig &k = *config_.concepts;
-  std::vector<float> coef(k.factorizeRank);
-  kernels::loadRow(unknown_.coef, k.factorizeRank, id, coef.data());
-  kernels::linear(coef.data(), 1, k.factorizeRank, unknown_.basis,
-                  config_.nEmbd, out, config_.nEmbd);
+  const int64_t r = unknown_.rank, D = config_.nEmbd;
+  STEER_ASSIGN_OR_RETURN(hal::Buffer coef, device_->allocate(r));
+  STEER_RETURN_IF_ERROR(device_->embed(
+      unknown_.coef, std::span<const int64_t>(&id, 1), coef.data()));
+  hal::Buffer s;
+  STEER_ASSIGN_OR_RETURN(float *dst, stageOut(out, D, s));
+  STEER_RETURN_IF_ERROR(
+      device_->linear(coef.data(), 1, r, unknown_.basis, dst, D));
+  return finishOut(dst, out, D);
 }
 
-std::vector<float>
+StatusOr<std::vector<float>>
 Engine::denseKnownFeatures(std::span<const float> weights) const {
   const int64_t D = config_.nEmbd;
-  std::vector<float> out(D, 0.0f), e(D);
+  std::vector<int64_t> ids;
+  std::vector<float> ws;
   for (size_t j = 0; j < weights.size(); ++j)
     if (float w = weights[j]; w != 0.0f) {
-      kernels::loadRow(known_.embedding, D, static_cast<int64_t>(j), e.data());
-      kernels::axpy(w, e.data(), out.data(), D);
+      ids.push_back(static_cast<int64_t>(j));
+      ws.push_back(w);
     }
+  std::vector<float> out(D, 0.0f);
+  hal::Buffer s;
+  STEER_ASSIGN_OR_RETURN(float *dst, stageOut(out.data(), D, s));
+  STEER_RETURN_IF_ERROR(
+      device_->weightedRowSum(known_.embedding, ids, ws, dst));
+  STEER_RETURN_IF_ERROR(finishOut(dst, out.data(), D));
   return out;
 }
 
-std::vector<float> Engine::vocabAlignment(std::span<const float> v) const {
+StatusOr<std::vector<float>>
+Engine::vocabAlignment(std::span<const float> v) const {
   std::vector<float> out(config_.vocabSize);
-  lmHead(v.data(), 1, out.data());
+  STEER_RETURN_IF_ERROR(lmHead(v.data(), 1, out.data()));
   return out;
-}
-
-void Engine::knownHead(const float *hidden, int64_t M, int64_t pos0,
-                       const ForwardRequest &request, float *features,
-                       ForwardOutputs &out) const {
-  const ConceptConfig &k = *config_.concepts;
-  const int64_t D = config_.nEmbd, C = k.nConcepts;
-  std::vector<float> logits(M * C);
-  kernels::linear(hidden, M, D, known_.predictor, C, logits.data(), C);
-  for (float &v : logits)
-    v = clamp15(v);
-
-  const WeightIntervention *iv = request.intervention;
-  const bool intervene = iv && iv->active();
-  const bool dense = intervene || request.knownWeights;
-  const std::optional<int64_t> topkW = k.topkKnown;
-
-  // Dense weights as the reference's _compute_weights: top-k over the
-  // weights (or over the logits, then sigmoid of the sparse logits), then
-  // the overrides.
-  std::vector<float> weights;
-  if (dense) {
-    weights.assign(M * C, 0.0f);
-    std::vector<int64_t> sel;
-    for (int64_t i = 0; i < M; ++i) {
-      const float *lg = &logits[i * C];
-      float *w = &weights[i * C];
-      if (!topkW) {
-        for (int64_t j = 0; j < C; ++j)
-          w[j] = sigmoid(lg[j]);
-      } else {
-        const int64_t kk = std::min(*topkW, C);
-        sel.resize(kk);
-        std::vector<float> rank(C);
-        for (int64_t j = 0; j < C; ++j)
-          rank[j] = k.topkOnLogits ? lg[j] : sigmoid(lg[j]);
-        topk(rank.data(), C, kk, sel.data());
-        if (k.topkOnLogits) {
-          // Entries outside the top-k become logit 0, i.e. weight 0.5.
-          for (int64_t j = 0; j < C; ++j)
-            w[j] = 0.5f;
-          for (int64_t s : sel)
-            w[s] = sigmoid(lg[s]);
-        } else {
-          for (int64_t s : sel)
-            w[s] = rank[s];
-        }
-      }
-    }
-    if (intervene) {
-      for (int64_t i = 0; i < M; ++i) {
-        bool here = iv->positions.empty() ||
-                    std::find(iv->positions.begin(), iv->positions.end(),
-                              pos0 + i) != iv->positions.end();
-        if (!here)
-          continue;
-        if (static_cast<int64_t>(iv->profile.size()) == C)
-          std::copy(iv->profile.begin(), iv->profile.end(), &weights[i * C]);
-        // Ids were checked by heads() (checkIntervention).
-        for (size_t t = 0; t < iv->concepts.size(); ++t)
-          weights[i * C + iv->concepts[t]] = iv->values[t];
-      }
-    }
-    if (request.knownWeights)
-      out.knownWeights = weights;
-  }
-
-  // Top-k used for features without interventions (and for attribution):
-  // k = topk_known_features (else topk_known), ranked by weight or logit.
-  const std::optional<int64_t> kf =
-      k.topkKnownFeatures ? k.topkKnownFeatures : k.topkKnown;
-  const int64_t kk = kf ? std::min(*kf, C) : C;
-  std::vector<int64_t> ids(M * kk);
-  for (int64_t i = 0; i < M; ++i) {
-    std::vector<float> rank(C);
-    for (int64_t j = 0; j < C; ++j)
-      rank[j] = k.topkOnLogits ? logits[i * C + j] : sigmoid(logits[i * C + j]);
-    topk(rank.data(), C, kk, &ids[i * kk]);
-  }
-
-  std::vector<float> e(D);
-  std::fill(features, features + M * D, 0.0f);
-  if (intervene) {
-    // Rows whose features the compiler folded take them as they are.
-    std::vector<uint8_t> fixed(M, 0);
-    if (static_cast<int64_t>(iv->features.size()) == D)
-      for (int64_t i = 0; i < M; ++i)
-        if (iv->positions.empty() ||
-            std::find(iv->positions.begin(), iv->positions.end(), pos0 + i) !=
-                iv->positions.end()) {
-          fixed[i] = 1;
-          std::copy(iv->features.begin(), iv->features.end(), features + i * D);
-        }
-    // Dense path: every non-zero weight mixes its embedding in.
-    for (int64_t j = 0; j < C; ++j) {
-      bool used = false;
-      for (int64_t i = 0; i < M && !used; ++i)
-        used = !fixed[i] && weights[i * C + j] != 0.0f;
-      if (!used)
-        continue;
-      kernels::loadRow(known_.embedding, D, j, e.data());
-      for (int64_t i = 0; i < M; ++i)
-        if (float w = weights[i * C + j]; !fixed[i] && w != 0.0f)
-          kernels::axpy(w, e.data(), features + i * D, D);
-    }
-  } else {
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t t = 0; t < kk; ++t) {
-        int64_t j = ids[i * kk + t];
-        kernels::loadRow(known_.embedding, D, j, e.data());
-        kernels::axpy(sigmoid(logits[i * C + j]), e.data(), features + i * D,
-                      D);
-      }
-  }
-
-  if (request.concepts) {
-    // The concepts whose weights built the features, largest weight first:
-    // the top-k_features list, or with an intervention every non-zero
-    // weight (rows padded with id -1 and weight 0).
-    std::vector<std::vector<int64_t>> rowsIds(M);
-    int64_t width = 0;
-    for (int64_t i = 0; i < M; ++i) {
-      if (intervene) {
-        for (int64_t j = 0; j < C; ++j)
-          if (weights[i * C + j] != 0.0f)
-            rowsIds[i].push_back(j);
-        std::stable_sort(rowsIds[i].begin(), rowsIds[i].end(),
-                         [&](int64_t a, int64_t b) {
-                           return weights[i * C + a] > weights[i * C + b];
-                         });
-      } else {
-        rowsIds[i].assign(&ids[i * kk], &ids[i * kk] + kk);
-      }
-      width = std::max<int64_t>(width, rowsIds[i].size());
-    }
-    out.knownTopk = width;
-    out.knownTopkIds.assign(M * width, -1);
-    out.knownTopkLogits.assign(M * width, 0.0f);
-    out.knownTopkWeights.assign(M * width, 0.0f);
-    for (int64_t i = 0; i < M; ++i)
-      for (size_t t = 0; t < rowsIds[i].size(); ++t) {
-        int64_t j = rowsIds[i][t];
-        out.knownTopkIds[i * width + t] = j;
-        out.knownTopkLogits[i * width + t] = logits[i * C + j];
-        out.knownTopkWeights[i * width + t] =
-            intervene ? weights[i * C + j] : sigmoid(logits[i * C + j]);
-      }
-  }
-}
-
-void Engine::unknownHead(const float *hidden, int64_t M, float *features,
-                         ForwardOutputs &out, bool wantTopk) const {
-  const ConceptConfig &k = *config_.concepts;
-  const int64_t D = config_.nEmbd, C = *k.nUnknownConcepts, r = k.factorizeRank;
-  std::vector<float> hc(M * r), logits(M * C);
-  kernels::linear(hidden, M, D, unknown_.down, r, hc.data(), r);
-  kernels::linear(hc.data(), M, r, unknown_.up, C, logits.data(), C);
-  for (float &v : logits)
-    v = clamp15(v);
-  const bool apply = k.unknownTopk && k.applyTopkToUnknown;
-  const int64_t kk = apply ? std::min(*k.unknownTopk, C) : C;
-  std::vector<int64_t> ids(M * kk);
-  for (int64_t i = 0; i < M; ++i) {
-    if (apply)
-      topk(&logits[i * C], C, kk, &ids[i * kk]);
-    else
-      std::iota(&ids[i * kk], &ids[i * kk] + kk, 0);
-  }
-  // features = (sum_k w_k coef[idx_k]) . basis^T
-  std::vector<float> wc(M * r, 0.0f), coef(r);
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t t = 0; t < kk; ++t) {
-      int64_t j = ids[i * kk + t];
-      kernels::loadRow(unknown_.coef, r, j, coef.data());
-      kernels::axpy(sigmoid(logits[i * C + j]), coef.data(), &wc[i * r], r);
-    }
-  kernels::linear(wc.data(), M, r, unknown_.basis, D, features, D);
-  if (wantTopk) {
-    out.unknownTopk = kk;
-    out.unknownTopkIds = ids;
-    out.unknownTopkLogits.resize(M * kk);
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t t = 0; t < kk; ++t)
-        out.unknownTopkLogits[i * kk + t] = logits[i * C + ids[i * kk + t]];
-  }
 }
 
 Status Engine::heads(const float *hidden, int64_t M, int64_t pos0,
@@ -575,38 +473,55 @@ Status Engine::heads(const float *hidden, int64_t M, int64_t pos0,
                        "concept heads to read or intervene on");
     return okStatus();
   }
-  // Without interventions the heads cannot change the logits (composed ==
-  // hidden up to rounding), so they run only when asked for.
-  if (!intervene && !request.concepts && !request.knownWeights)
+  const ConceptConfig &k = *config_.concepts;
+  // Without interventions the heads cannot change the logits when epsilon
+  // restores the hidden state (composed == hidden up to rounding), so they
+  // run only when asked for. Without epsilon correction (and with an
+  // unknown head) composed is unknown + known: the heads always run.
+  const bool identity = k.useEpsilonCorrection || !k.useUnknown;
+  if (!intervene && !request.concepts && !request.knownWeights && identity)
     return okStatus();
   if (intervene)
     STEER_RETURN_IF_ERROR(checkIntervention(*request.intervention));
 
-  const ConceptConfig &k = *config_.concepts;
-  std::vector<float> kf(M * D), uf;
-  knownHead(hidden, M, pos0, request, kf.data(), out);
-  std::vector<float> forLm(M * D);
+  hal::Device &dev = *device_;
+  hal::Buffer hs;
+  STEER_ASSIGN_OR_RETURN(const float *h, stageIn(hidden, M * D, hs));
+  STEER_ASSIGN_OR_RETURN(hal::Buffer kf, dev.allocate(M * D));
+  STEER_ASSIGN_OR_RETURN(hal::Buffer eps, dev.allocate(M * D));
+  STEER_ASSIGN_OR_RETURN(hal::Buffer composed, dev.allocate(M * D));
+  hal::HeadRequest hr;
+  hr.denseWeights = request.knownWeights;
+  hr.topk = request.concepts;
+  STEER_RETURN_IF_ERROR(dev.knownHead(known_, h, M, pos0,
+                                      intervene ? request.intervention
+                                                : nullptr,
+                                      hr, kf.data(), out));
+  hal::Buffer uf;
   if (k.useUnknown) {
-    uf.resize(M * D);
-    unknownHead(hidden, M, uf.data(), out, request.concepts);
-    forLm = uf;
-  } else {
-    for (int64_t i = 0; i < M * D; ++i)
-      forLm[i] = hidden[i] - kf[i];
+    STEER_ASSIGN_OR_RETURN(uf, dev.allocate(M * D));
+    STEER_RETURN_IF_ERROR(
+        dev.unknownHead(unknown_, h, M, hr, uf.data(), out));
   }
-  std::vector<float> eps(M * D, 0.0f);
-  if (k.useEpsilonCorrection &&
-      (intervene ? request.intervention->epsilon.value_or(false) : true))
-    for (int64_t i = 0; i < M * D; ++i) {
-      eps[i] = hidden[i] - (forLm[i] + kf[i]);
-      forLm[i] = forLm[i] + eps[i];
-    }
-  for (int64_t i = 0; i < M * D; ++i)
-    out.composed[i] = forLm[i] + kf[i];
+  const bool epsilon =
+      k.useEpsilonCorrection &&
+      (intervene ? request.intervention->epsilon.value_or(false) : true);
+  STEER_RETURN_IF_ERROR(dev.compose(h, kf.data(),
+                                    k.useUnknown ? uf.data() : nullptr, M * D,
+                                    epsilon, composed.data(), eps.data()));
+  STEER_RETURN_IF_ERROR(
+      dev.download(composed.data(), out.composed.data(), M * D));
   if (request.concepts) {
-    out.knownFeatures = std::move(kf);
-    out.unknownFeatures = std::move(uf);
-    out.epsilon = std::move(eps);
+    out.knownFeatures.resize(M * D);
+    out.epsilon.resize(M * D);
+    STEER_RETURN_IF_ERROR(
+        dev.download(kf.data(), out.knownFeatures.data(), M * D));
+    STEER_RETURN_IF_ERROR(dev.download(eps.data(), out.epsilon.data(), M * D));
+    if (k.useUnknown) {
+      out.unknownFeatures.resize(M * D);
+      STEER_RETURN_IF_ERROR(
+          dev.download(uf.data(), out.unknownFeatures.data(), M * D));
+    }
   }
   return okStatus();
 }
@@ -616,7 +531,7 @@ StatusOr<ForwardOutputs> Engine::forward(std::span<const int64_t> ids,
   const int64_t T = static_cast<int64_t>(ids.size()), D = config_.nEmbd;
   if (T == 0)
     return makeError(StatusCode::kInvalidArgument, "no token ids to run");
-  KvCache cache = makeCache(T);
+  STEER_ASSIGN_OR_RETURN(KvCache cache, makeCache(T));
   ForwardOutputs out;
   out.rows = T;
   std::vector<float> hidden(T * D);
@@ -625,7 +540,7 @@ StatusOr<ForwardOutputs> Engine::forward(std::span<const int64_t> ids,
   STEER_RETURN_IF_ERROR(heads(hidden.data(), T, 0, request, out));
   if (request.logits) {
     out.logits.resize(T * config_.vocabSize);
-    lmHead(out.composed.data(), T, out.logits.data());
+    STEER_RETURN_IF_ERROR(lmHead(out.composed.data(), T, out.logits.data()));
   }
   if (request.hidden)
     out.hidden = std::move(hidden);

@@ -1,5 +1,6 @@
 //===- generate.cpp - Block-diffusion generation with steering ------------===//
 #include "steer/exec/generate.h"
+#include "steer/exec/kernels.h"
 
 #include <limits>
 
@@ -14,7 +15,6 @@ namespace {
 
 constexpr int64_t kEotId = 100283; // <|eot_id|> of the instruct layout
 
-float negInf() { return -std::numeric_limits<float>::infinity(); }
 
 /// Softmax of logits / temperature (temperature 1 when <= 0), -inf -> 0.
 std::vector<double> softmax(const float *logits, int64_t n,
@@ -212,7 +212,8 @@ StatusOr<ResolvedSteering> resolveSteering(const Engine &engine,
       return makeError(StatusCode::kInvalidArgument,
                        "hard_cutoff needs cutoff_tokens >= 1");
     const int64_t D = c.nEmbd;
-    std::vector<float> emb = engine.knownEmbeddings(o.injectConcepts);
+    STEER_ASSIGN_OR_RETURN(std::vector<float> emb,
+                           engine.knownEmbeddings(o.injectConcepts));
     std::vector<float> v(D, 0.0f);
     for (size_t i = 0; i < o.injectConcepts.size(); ++i)
       for (int64_t d = 0; d < D; ++d)
@@ -225,7 +226,8 @@ StatusOr<ResolvedSteering> resolveSteering(const Engine &engine,
     in.schedule = o.schedule;
     in.cutoffTokens = o.cutoffTokens;
     if (o.normalizeTarget) {
-      std::vector<float> align = engine.vocabAlignment(v);
+      STEER_ASSIGN_OR_RETURN(std::vector<float> align,
+                             engine.vocabAlignment(v));
       float peak =
           std::max(*std::max_element(align.begin(), align.end()), 1e-6f);
       in.baseAlpha = static_cast<float>(o.target / peak);
@@ -247,8 +249,10 @@ StatusOr<ResolvedSteering> resolveSteering(const Engine &engine,
         return makeError(StatusCode::kInvalidArgument, "logit-mask strength ",
                          strength, " for concept ", id,
                          " must be finite and >= 0");
-      std::vector<float> e = engine.knownEmbeddings(std::span(&id, 1));
-      std::vector<float> align = engine.vocabAlignment(e);
+      STEER_ASSIGN_OR_RETURN(std::vector<float> e,
+                             engine.knownEmbeddings(std::span(&id, 1)));
+      STEER_ASSIGN_OR_RETURN(std::vector<float> align,
+                             engine.vocabAlignment(e));
       for (int64_t t = 0; t < c.vocabSize; ++t)
         bias[t] += strength * std::max(0.0f, align[t]);
     }
@@ -309,7 +313,7 @@ StatusOr<GenerationResult> generate(const Engine &engine,
   std::vector<Stream> streams(o.cfgScale > 0 ? 2 : 1);
   for (Stream &s : streams) {
     s.tokens.assign(T, mask);
-    s.cache = engine.makeCache(T);
+    STEER_ASSIGN_OR_RETURN(s.cache, engine.makeCache(T));
   }
   std::copy(prompt.begin(), prompt.end(), streams[0].tokens.begin());
   std::vector<uint8_t> isPrompt(T, 0);
@@ -427,7 +431,8 @@ StatusOr<GenerationResult> generate(const Engine &engine,
           ForwardOutputs full;
           STEER_RETURN_IF_ERROR(engine.heads(hidden.data(), end, 0, all, full));
           std::vector<float> allLogits(end * V);
-          engine.lmHead(full.composed.data(), end, allLogits.data());
+          STEER_RETURN_IF_ERROR(
+              engine.lmHead(full.composed.data(), end, allLogits.data()));
         }
         if (cache) {
           st.cache.validRows = std::max(st.cache.validRows, fixedRows);
@@ -448,10 +453,12 @@ StatusOr<GenerationResult> generate(const Engine &engine,
         target = mergeRows(perRow);
         target.rows = nm;
         if (si == 0) {
-          engine.lmHead(target.composed.data(), nm, logits.data());
+          STEER_RETURN_IF_ERROR(
+              engine.lmHead(target.composed.data(), nm, logits.data()));
         } else {
           std::vector<float> un(nm * V);
-          engine.lmHead(target.composed.data(), nm, un.data());
+          STEER_RETURN_IF_ERROR(
+              engine.lmHead(target.composed.data(), nm, un.data()));
           const float g = static_cast<float>(o.cfgScale + 1);
           for (int64_t i = 0; i < nm * V; ++i)
             logits[i] = un[i] + g * (logits[i] - un[i]);
@@ -464,28 +471,14 @@ StatusOr<GenerationResult> generate(const Engine &engine,
       if (o.repetitionPenalty != 1.0)
         seen.insert(x.begin(), x.end());
       std::vector<float> confidence(nm);
-      // Rows are independent: split them over the threads (each row is a
-      // full-vocabulary pass, the largest serial work of a step otherwise).
-#pragma omp parallel for schedule(static)                                      \
-    num_threads(kernels::threads()) if (nm * V >= (int64_t(1) << 18))
-      for (int64_t i = 0; i < nm; ++i) {
-        float *lg = &logits[i * V];
-        if (steer && !steer->vocabBias.empty())
-          for (int64_t t = 0; t < V; ++t)
-            lg[t] -= steer->vocabBias[t];
-        if (o.repetitionPenalty != 1.0)
-          for (int64_t t : seen)
-            if (t >= 0 && t < V)
-              lg[t] = lg[t] > 0
-                          ? lg[t] / static_cast<float>(o.repetitionPenalty)
-                          : lg[t] * static_cast<float>(o.repetitionPenalty);
-        lg[eos] = negInf();
-        lg[mask] = negInf();
-        lg[pad] = negInf();
-        // Confidence: the largest softmax probability, 1 / sum exp(l - max).
-        float mx = kernels::maxValue(lg, V);
-        confidence[i] = 1.0f / kernels::sumExp(lg, V, mx);
-      }
+      const std::vector<int64_t> penalized(seen.begin(), seen.end());
+      const int64_t banned[] = {eos, mask, pad};
+      STEER_RETURN_IF_ERROR(engine.logitEpilogue(
+          logits.data(), nm,
+          steer ? std::span<const float>(steer->vocabBias)
+                : std::span<const float>(),
+          penalized, static_cast<float>(o.repetitionPenalty), banned,
+          confidence.data()));
       // A NaN or Inf logit (finite weights whose products overflow float32,
       // or steering that does) makes every confidence NaN; committing by a
       // NaN order would produce text that means nothing. Fail fast instead.
@@ -528,6 +521,20 @@ StatusOr<GenerationResult> generate(const Engine &engine,
         info.outputPositions = maskedPos;
         if (!request.callback(info))
           done = true;
+      }
+      // A text stop in the committed prefix (every position before it
+      // final: commits never change) ends generation now; the rest of the
+      // block cannot change the text before it.
+      if (!done && !request.stopText.empty() && request.decode) {
+        std::vector<int64_t> prefix;
+        for (int64_t p = P; p < T && x[p] != mask; ++p)
+          if (x[p] != eos)
+            prefix.push_back(x[p]);
+        if (!prefix.empty()) {
+          const std::string decoded = request.decode(prefix);
+          if (stopIndex(decoded, request.stopText) < decoded.size())
+            done = true;
+        }
       }
     }
     if (!done && !o.stopTokens.empty()) {

@@ -471,7 +471,6 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
   STEER_ASSIGN_OR_RETURN(
       std::vector<int64_t> stops,
       stopTokens(m.tokenizer(), m.engine().vocab(), o.stop));
-  const std::set<int64_t> stopSet(stops.begin(), stops.end());
 
   std::vector<Answer> answers;
   SamplingOptions sampling = SamplingOptions::greedy(o.maxNewTokens);
@@ -491,22 +490,10 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
     a.row = &r;
     GenerateRequest req;
     req.sampling = sampling;
-    // The answer is final once a stop token is committed with every
-    // position before it committed (commits never change): stop there
-    // rather than fill the rest of the block, which cannot change it.
-    const int64_t P = static_cast<int64_t>(ids.size());
-    std::vector<int64_t> committed(o.maxNewTokens, -1);
-    req.callback = [&](const StepInfo &info) {
-      for (size_t k = 0; k < info.positions.size(); ++k)
-        committed[info.positions[k] - P] = info.tokens[k];
-      for (int64_t t : committed) {
-        if (t < 0)
-          return true;
-        if (stopSet.count(t))
-          return false;
-      }
-      return true;
-    };
+    // The answer is final once the committed text holds the stop:
+    // generation ends there (GenerateRequest::stopText).
+    req.stopText = {o.stop};
+    req.decode = [&m](std::span<const int64_t> t) { return m.decode(t); };
     // Under the artifact's program (the session applies it), its guards
     // evaluated in the prompt's prefill.
     STEER_ASSIGN_OR_RETURN(SessionGeneration out,

@@ -228,9 +228,14 @@ StatusOr<std::string> explain(const ExplainOptions &o) {
                      "--top must be in [1, 100000], got ", o.top);
   std::vector<TokenAttribution> attributions;
   const Engine *engine = nullptr;
+  Status attributionError = okStatus();
   auto collect = [&](const StepInfo &info) {
     auto a = attributeStep(*engine, info);
-    attributions.insert(attributions.end(), a.begin(), a.end());
+    if (!a.ok()) {
+      attributionError = a.status();
+      return false;
+    }
+    attributions.insert(attributions.end(), a->begin(), a->end());
     return true;
   };
   // The engine exists only once the model is loaded: load first to check
@@ -249,6 +254,7 @@ StatusOr<std::string> explain(const ExplainOptions &o) {
   STEER_ASSIGN_OR_RETURN(SessionGeneration generated,
                          probe.session->generate(probe.ids, std::move(req)),
                          "while generating");
+  STEER_RETURN_IF_ERROR(attributionError, "while attributing");
   const GenerationResult &result = generated.result;
   const AppliedPolicy &policy = generated.policy;
 

@@ -42,8 +42,8 @@ struct TokenAttribution {
 
 /// Attribution of the tokens committed in one step (the callback's info,
 /// from a generation run with wantConcepts).
-std::vector<TokenAttribution> attributeStep(const Engine &engine,
-                                            const StepInfo &step);
+StatusOr<std::vector<TokenAttribution>> attributeStep(const Engine &engine,
+                                                      const StepInfo &step);
 
 struct ChunkEntry {
   bool known = true;

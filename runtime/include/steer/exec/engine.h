@@ -1,9 +1,13 @@
-//===- engine.h - The Steerling forward pass on the CPU ---------*- C++ -*-===//
+//===- engine.h - The Steerling forward pass over a device ------*- C++ -*-===//
 //
 // Executes a loaded checkpoint: embedding, blocks (block-causal attention
 // with GQA, qk-norm, RoPE, clip, SwiGLU or standard MLP, pre/post norm),
 // final norm, the known and unknown concept heads, composition and the tied
-// lm_head, as the reference defines them.
+// lm_head, as the reference defines them. The engine orchestrates; every
+// computation is an op of its device (steer/hal/device.h), and the engine
+// calls no kernel itself. Its public calls take host memory; the engine
+// stages data to and from the device (the CPU device shares host memory,
+// so nothing is copied there).
 //
 // Rows and caching. `backbone` computes rows [r0, r1) of a sequence; keys
 // and values of rows below r0 come from a KvCache. Attention is causal
@@ -18,7 +22,7 @@
 //===----------------------------------------------------------------------===//
 #pragma once
 
-#include "steer/exec/kernels.h"
+#include "steer/hal/device.h"
 #include "steer/model/checkpoint.h"
 
 #include <cstdint>
@@ -29,10 +33,10 @@
 
 namespace steer {
 
-/// Keys and values of every layer for one sequence. Rows [0, validRows)
-/// are final; the rest is scratch.
+/// Keys and values of every layer for one sequence, in the engine's device
+/// memory. Rows [0, validRows) are final; the rest is scratch.
 struct KvCache {
-  std::vector<std::vector<float>> k, v; // [layer][position * kvDim]
+  std::vector<hal::Buffer> k, v; // [layer] of [capacity, kvDim]
   int64_t capacity = 0;
   int64_t validRows = 0;
 };
@@ -115,14 +119,19 @@ Status checkWeightsFinite(const Checkpoint &checkpoint);
 
 class Engine {
 public:
-  static StatusOr<std::unique_ptr<Engine>> create(const Checkpoint &checkpoint);
+  /// An engine on `device` (null: the CPU device).
+  static StatusOr<std::unique_ptr<Engine>>
+  create(const Checkpoint &checkpoint,
+         std::unique_ptr<hal::Device> device = nullptr);
+
+  hal::Device &device() const { return *device_; }
 
   const ModelConfig &config() const { return config_; }
   int64_t width() const { return config_.nEmbd; }
   int64_t vocab() const { return config_.vocabSize; }
   bool interpretable() const { return config_.concepts.has_value(); }
 
-  KvCache makeCache(int64_t capacity) const;
+  StatusOr<KvCache> makeCache(int64_t capacity) const;
 
   /// Rows [r0, r1) of `ids` through the blocks and ln_f into `hidden`
   /// ([r1 - r0, n_embd]). Requires cache.validRows >= r0 and capacity >=
@@ -143,22 +152,33 @@ public:
                const ForwardRequest &request, ForwardOutputs &out) const;
 
   /// logits[rows, vocab] = lm_head(x[rows, n_embd]).
-  void lmHead(const float *x, int64_t rows, float *logits) const;
+  Status lmHead(const float *x, int64_t rows, float *logits) const;
+
+  /// The logit epilogue of a generation step on `rows` rows of logits, in
+  /// place (hal::Device::logitEpilogue): bias, repetition penalty, banned
+  /// tokens; each row's confidence into `confidence`.
+  Status logitEpilogue(float *logits, int64_t rows,
+                       std::span<const float> bias,
+                       std::span<const int64_t> penalized, float penalty,
+                       std::span<const int64_t> banned,
+                       float *confidence) const;
 
   /// Embedding rows of the given known concepts (widened), [n, n_embd].
-  std::vector<float> knownEmbeddings(std::span<const int64_t> ids) const;
+  StatusOr<std::vector<float>>
+  knownEmbeddings(std::span<const int64_t> ids) const;
   /// The known features of one dense weight row as an intervened row gets
   /// them: every non-zero weight times its concept embedding, summed in
   /// concept order (bit-identical to the forward's dense path).
-  std::vector<float> denseKnownFeatures(std::span<const float> weights) const;
+  StatusOr<std::vector<float>>
+  denseKnownFeatures(std::span<const float> weights) const;
   /// lm_head . v for every vocabulary entry.
-  std::vector<float> vocabAlignment(std::span<const float> v) const;
+  StatusOr<std::vector<float>> vocabAlignment(std::span<const float> v) const;
 
   /// Widened single rows: lm_head (= token embedding) row of a token, and
   /// the embedding of a known or an unknown concept.
-  void lmHeadRow(int64_t token, float *out) const;
-  void knownEmbeddingRow(int64_t id, float *out) const;
-  void unknownEmbeddingRow(int64_t id, float *out) const;
+  Status lmHeadRow(int64_t token, float *out) const;
+  Status knownEmbeddingRow(int64_t id, float *out) const;
+  Status unknownEmbeddingRow(int64_t id, float *out) const;
 
   /// Checks token ids against the vocabulary; names the position.
   Status checkIds(std::span<const int64_t> ids) const;
@@ -168,25 +188,26 @@ public:
 
 private:
   struct Layer {
-    kernels::WeightRef qkv, proj, qNorm, kNorm, ln1, ln2, fc, fcProj;
-  };
-  struct Head {
-    kernels::WeightRef predictor, embedding;  // dense known head
-    kernels::WeightRef down, up, coef, basis; // factorized unknown head
+    hal::Weight qkv, proj, qNorm, kNorm, ln1, ln2, fc, fcProj;
   };
 
   Engine() = default;
-  void knownHead(const float *hidden, int64_t rows, int64_t pos0,
-                 const ForwardRequest &request, float *features,
-                 ForwardOutputs &out) const;
-  void unknownHead(const float *hidden, int64_t rows, float *features,
-                   ForwardOutputs &out, bool wantTopk) const;
+  /// Device memory holding `n` host floats: the host memory itself when
+  /// the device shares it, else `scratch`, uploaded.
+  StatusOr<const float *> stageIn(const float *host, int64_t n,
+                                  hal::Buffer &scratch) const;
+  /// Device memory to write `n` floats destined for `host`.
+  StatusOr<float *> stageOut(float *host, int64_t n,
+                             hal::Buffer &scratch) const;
+  Status finishOut(const float *device, float *host, int64_t n) const;
 
   ModelConfig config_;
-  kernels::WeightRef tokEmb_, lnF_;
+  std::unique_ptr<hal::Device> device_;
+  hal::Weight tokEmb_, lnF_;
   std::vector<Layer> layers_;
-  Head known_, unknown_;
-  std::vector<float> invFreq_;
+  hal::KnownHeadSpec known_;
+  hal::UnknownHeadSpec unknown_;
+  hal::Buffer invFreq_;
 };
 
 } // namespace steer

@@ -154,9 +154,10 @@ struct GenerateRequest {
   /// rows (for attribution) and passes them to the callback.
   bool wantConcepts = false;
   StepCallback callback;
-  /// Text stops: generation ends after the block in which the generated
-  /// text (decoded with `decode`) first contains one of `stopText`. The
-  /// caller cuts the text there (stopIndex).
+  /// Text stops: generation ends as soon as the committed text before the
+  /// first masked position (decoded with `decode`) contains one of
+  /// `stopText`, or else after the block in which the generated text does.
+  /// The caller cuts the text there (stopIndex).
   std::vector<std::string> stopText;
   std::function<std::string(std::span<const int64_t>)> decode;
   /// Steering decided on the prompt (an artifact's program evaluates its

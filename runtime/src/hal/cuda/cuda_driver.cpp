@@ -7,11 +7,11 @@
 // for the error.
 //
 //===----------------------------------------------------------------------===//
-#include "steer/backend/backend.h"
+#include "steer/hal/device.h"
 
 #include <dlfcn.h>
 
-namespace steer {
+namespace steer::hal {
 namespace {
 
 // The few driver types and entry points used here, declared by hand so that
@@ -115,4 +115,4 @@ StatusOr<std::vector<DeviceInfo>> probeCudaDevices() {
   return out;
 }
 
-} // namespace steer
+} // namespace steer::hal
