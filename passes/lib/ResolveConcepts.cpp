@@ -60,7 +60,10 @@ struct ResolveConceptsPass
     }
 
     bool ok = true;
-    auto resolve = [&](Operation *op, ConceptAttr c) -> ConceptAttr {
+    // Errors point at the reference as written: the importer names each
+    // part of an item's location after its attribute ("concepts.2",
+    // "focal").
+    auto resolve = [&](Operation *op, ConceptAttr c, Location at) -> ConceptAttr {
       std::string ref =
           c.isResolved() ? "#" + std::to_string(c.getId()) : c.getLabel().str();
       if (c.isResolved() && !c.getLabel().empty() && c.getId() < *nConcepts)
@@ -68,7 +71,7 @@ struct ResolveConceptsPass
       ::steer::policy::ConceptResolution r =
           ::steer::policy::resolveConcept(ref, *nConcepts, labels_.get());
       if (!r.error.empty()) {
-        op->emitError() << r.error;
+        mlir::emitError(at) << r.error;
         ok = false;
         return c;
       }
@@ -79,13 +82,15 @@ struct ResolveConceptsPass
         SmallVector<NamedAttribute> attrs(op->getAttrs());
         for (NamedAttribute attr : attrs) {
           if (auto c = dyn_cast<ConceptAttr>(attr.getValue())) {
-            op->setAttr(attr.getName(), resolve(op, c));
+            op->setAttr(attr.getName(),
+                        resolve(op, c, policyFieldLoc(op, attr.getName())));
           } else if (auto list = dyn_cast<ArrayAttr>(attr.getValue())) {
             if (list.empty() || !isa<ConceptAttr>(list[0]))
               continue;
             SmallVector<Attribute> out;
-            for (Attribute a : list)
-              out.push_back(resolve(op, cast<ConceptAttr>(a)));
+            for (auto [i, a] : llvm::enumerate(list))
+              out.push_back(resolve(op, cast<ConceptAttr>(a),
+                                    policyEntryLoc(op, attr.getName(), i)));
             op->setAttr(attr.getName(), ArrayAttr::get(op->getContext(), out));
           }
         }

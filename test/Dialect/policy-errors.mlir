@@ -42,7 +42,7 @@ steer.policy @p {
 // Tests that a list names a concept once.
 steer.policy @p {
   steer.rule @r {
-    // expected-error @+1 {{lists #steer.concept<"weapons"> twice}}
+    // expected-error @+1 {{concept 'weapons' is listed twice in 'suppress' (first at line}}
     steer.suppress [#steer.concept<"weapons">, #steer.concept<"weapons">]
   }
 }
@@ -107,8 +107,50 @@ steer.policy @p {
     steer.suppress [#steer.concept<3, "refusal">]
   }
   steer.rule @up {
-    // expected-error @+1 {{amplifies concept 'refusal', which rule 'down' suppresses; drop one of them}}
+    // expected-error @+1 {{concept 'refusal' is amplified here and suppressed by rule 'down'; drop one of them}}
     steer.amplify [#steer.concept<3, "refusal">] {target = 8.0 : f32, layer = 1 : i64, schedule = #steer.schedule<fixed>}
+  }
+}
+
+// -----
+// Tests one value per concept across rules (a suppression is 0), once
+// resolved; the error names the first setter and its line.
+steer.policy @p {
+  steer.rule @s {
+    steer.suppress [#steer.concept<4, "refusal">]
+  }
+  steer.rule @c {
+    // expected-error @+1 {{concept 'refusal' is set to 1 here (clamped), but rule 's' sets it to 0 (suppressed, line}}
+    steer.clamp #steer.concept<4, "refusal"> to 1.0
+  }
+}
+
+// -----
+// Tests that an unlearned concept is not clamped up.
+steer.policy @p {
+  steer.rule @u {
+    steer.unlearn #steer.concept<1, "poison"> group [] {alpha = -7.0 : f32, layer = 1 : i64, relu_strength = 20.0 : f32}
+  }
+  steer.rule @c {
+    // expected-error @+1 {{concept 'poison' is clamped up here and unlearned by rule 'u'; drop one of them}}
+    steer.clamp #steer.concept<1, "poison"> to 0.5
+  }
+}
+
+// -----
+// Tests that an unlearn's group lists the other concepts, each once.
+steer.policy @p {
+  steer.rule @u {
+    // expected-error @+1 {{concept 'poison' is the focal concept; the group lists the others}}
+    steer.unlearn #steer.concept<1, "poison"> group [#steer.concept<1, "poison">] {alpha = -7.0 : f32, layer = 1 : i64, relu_strength = 20.0 : f32}
+  }
+}
+
+// -----
+steer.policy @p {
+  steer.rule @u {
+    // expected-error @+1 {{concept 'weapons' is listed twice in 'group' (first at line}}
+    steer.unlearn #steer.concept<1, "poison"> group [#steer.concept<0, "weapons">, #steer.concept<0, "weapons">] {alpha = -7.0 : f32, layer = 1 : i64, relu_strength = 20.0 : f32}
   }
 }
 
@@ -140,7 +182,7 @@ steer.model @m attributes {n_layers = 4 : i64, n_embd = 8 : i64, vocab_size = 16
 }
 steer.policy @p {
   steer.rule @r {
-    // expected-error @+1 {{layer 5 is out of range: model 'm' has 4 layers (use 0 to 4)}}
+    // expected-error @+1 {{layer 5 is out of range: the model has 4 layers (use 0 to 4)}}
     steer.amplify [#steer.concept<1>] {target = 8.0 : f32, layer = 5 : i64, schedule = #steer.schedule<fixed>}
   }
 }

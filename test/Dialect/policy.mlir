@@ -32,7 +32,7 @@ steer.policy @policy attributes {description = "refuse", source_xxh64 = "0123456
 steer.policy @unlearning {
   // CHECK: steer.rule @forget
   steer.rule @forget {
-    // CHECK-NEXT: steer.unlearn #steer.concept<"poison"> group [#steer.concept<"poison">, #steer.concept<"self-harm">] {alpha = -7.000000e+00 : f32, layer = 2 : i64, relu_strength = 2.000000e+01 : f32}
-    steer.unlearn #steer.concept<"poison"> group [#steer.concept<"poison">, #steer.concept<"self-harm">] {alpha = -7.0 : f32, layer = 2 : i64, relu_strength = 20.0 : f32}
+    // CHECK-NEXT: steer.unlearn #steer.concept<"poison"> group [#steer.concept<"self-harm">] {alpha = -7.000000e+00 : f32, layer = 2 : i64, relu_strength = 2.000000e+01 : f32}
+    steer.unlearn #steer.concept<"poison"> group [#steer.concept<"self-harm">] {alpha = -7.0 : f32, layer = 2 : i64, relu_strength = 20.0 : f32}
   }
 }

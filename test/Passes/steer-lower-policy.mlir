@@ -103,7 +103,7 @@ steer.policy @p {
 // A policy injects one direction; two policies in one module may each.
 steer.policy @q {
   steer.rule @forget {
-    steer.unlearn #steer.concept<1> group [#steer.concept<2>, #steer.concept<1>] {alpha = -7.0 : f32, layer = 1 : i64, relu_strength = 20.0 : f32}
+    steer.unlearn #steer.concept<1> group [#steer.concept<2>] {alpha = -7.0 : f32, layer = 1 : i64, relu_strength = 20.0 : f32}
   }
 }
 

@@ -22,6 +22,7 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/AsmState.h"
 #include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Support/FileUtilities.h"
@@ -33,6 +34,8 @@
 #include "llvm/Support/ToolOutputFile.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <map>
+#include <optional>
 #include <unistd.h>
 
 using namespace llvm;
@@ -108,21 +111,79 @@ int fail(const std::string &message) {
   return 2;
 }
 
+/// Prints MLIR's diagnostics as the policy front end prints its own:
+/// file:line:col: error: message, the source line and a caret (the policy
+/// file's positions come from the importer's locations), escaped so that a
+/// control byte in a file cannot restyle the terminal.
+class DiagnosticPrinter {
+public:
+  explicit DiagnosticPrinter(mlir::MLIRContext &context)
+      : handler_(&context, [this](mlir::Diagnostic &d) {
+          print(d);
+          return mlir::success();
+        }) {}
+
+private:
+  void print(mlir::Diagnostic &d) {
+    const char *severity =
+        d.getSeverity() == mlir::DiagnosticSeverity::Error     ? "error"
+        : d.getSeverity() == mlir::DiagnosticSeverity::Warning ? "warning"
+                                                               : "note";
+    std::optional<mlir::FileLineColLoc> at;
+    d.getLocation()->walk([&](mlir::Location l) {
+      if (auto f = llvm::dyn_cast<mlir::FileLineColLoc>(l)) {
+        at = f;
+        return mlir::WalkResult::interrupt();
+      }
+      return mlir::WalkResult::advance();
+    });
+    std::string message = d.str();
+    if (!at) {
+      errs() << "steerc: " << severity << ": "
+             << ::steer::displayText(message) << "\n";
+    } else {
+      ::steer::policy::SourceLoc loc{at->getFilename().str(),
+                                     static_cast<int>(at->getLine()),
+                                     static_cast<int>(at->getColumn())};
+      std::string text = ::steer::policy::renderDiagnostic(
+          loc, message, source(loc.file));
+      if (d.getSeverity() != mlir::DiagnosticSeverity::Error)
+        if (size_t p = text.find(": error: "); p != std::string::npos)
+          text.replace(p, 9, std::string(": ") + severity + ": ");
+      errs() << ::steer::displayText(text) << "\n";
+    }
+    for (mlir::Diagnostic &note : d.getNotes())
+      print(note);
+  }
+  /// A file's text, read once (empty when it cannot be read).
+  const std::string &source(const std::string &path) {
+    auto it = sources_.find(path);
+    if (it == sources_.end()) {
+      auto text = ::steer::readFile(path);
+      it = sources_.emplace(path, text.ok() ? *text : std::string()).first;
+    }
+    return it->second;
+  }
+
+  mlir::ScopedDiagnosticHandler handler_;
+  std::map<std::string, std::string> sources_;
+};
+
 /// Imports the checkpoint's graph (and the policy, when there is one) and
 /// runs the pipeline; null after reporting an error.
 mlir::OwningOpRef<mlir::ModuleOp>
 compileModule(mlir::MLIRContext &context, const ::steer::Checkpoint &checkpoint,
-              const ::steer::policy::CheckedPolicy *policy,
+              const ::steer::policy::ParsedPolicy *policy,
               std::shared_ptr<const ::steer::ConceptLabels> labels,
               bool foldConstants) {
   mlir::OwningOpRef<mlir::ModuleOp> module = mlir::steer::importCheckpoint(
       &context, checkpoint, modelSymbol(modelDir));
   if (policy)
     mlir::steer::importPolicy(*module, *policy);
-  if (failed(mlir::verify(*module))) {
-    fail("error: the imported IR does not verify (a bug in steerc)");
+  // The verifiers check what the policy says against the model beside it
+  // (their errors point into the policy file).
+  if (failed(mlir::verify(*module)))
     return nullptr;
-  }
   mlir::PassManager pm(&context);
   if (failed(mlir::applyPassManagerCLOptions(pm))) {
     fail("error: bad pass manager options");
@@ -142,9 +203,10 @@ compileModule(mlir::MLIRContext &context, const ::steer::Checkpoint &checkpoint,
 
 /// Compiles and prints the IR.
 int emitMlir(const ::steer::Checkpoint &checkpoint,
-             const ::steer::policy::CheckedPolicy *policy,
+             const ::steer::policy::ParsedPolicy *policy,
              std::shared_ptr<const ::steer::ConceptLabels> labels) {
   mlir::MLIRContext context;
+  DiagnosticPrinter printer(context);
   mlir::OwningOpRef<mlir::ModuleOp> module =
       compileModule(context, checkpoint, policy, std::move(labels), false);
   if (!module)
@@ -159,8 +221,10 @@ int emitMlir(const ::steer::Checkpoint &checkpoint,
   return 0;
 }
 
-/// Parses, resolves and checks the policy, then emits its IR, prints the
-/// compiled profile or writes the artifact.
+/// Parses the policy (the front end only parses), then compiles it: the
+/// pipeline resolves concepts, the verifiers check it against the model,
+/// the folds compute its constants. Emits the IR, the program, the compiled
+/// profile or the artifact.
 int compilePolicy(const ::steer::Checkpoint &checkpoint, EmitKind kind) {
   std::shared_ptr<const ::steer::ConceptLabels> labels;
   const std::string path =
@@ -171,41 +235,36 @@ int compilePolicy(const ::steer::Checkpoint &checkpoint, EmitKind kind) {
       return fail(loaded.status().toString());
     labels = std::make_shared<const ::steer::ConceptLabels>(std::move(*loaded));
   }
-  auto engine = ::steer::Engine::create(checkpoint);
-  if (!engine.ok())
-    return fail(engine.status().toString());
-  auto tokenizer = ::steer::Tokenizer::create(
-      checkpoint.config().instruct ? ::steer::TokenizerLayout::kInstruct
-                                   : ::steer::TokenizerLayout::kBase);
-  if (!tokenizer.ok())
-    return fail(tokenizer.status().toString());
-  const ::steer::ConceptLabels *table = labels.get();
-  auto checked = ::steer::policy::checkPolicy(
-      policyPath, checkpoint.config(), table, engine->get(), tokenizer->get());
-  if (!checked.ok()) {
+  auto parsed = ::steer::policy::parsePolicy(policyPath, checkpoint.config());
+  if (!parsed.ok()) {
     // Diagnostics quote the policy's lines: escaped, so a control byte in
     // the file cannot restyle the terminal reading them.
-    errs() << ::steer::displayText(checked.status().message()) << "\n";
-    for (const std::string &line : checked.status().context())
+    errs() << ::steer::displayText(parsed.status().message()) << "\n";
+    for (const std::string &line : parsed.status().context())
       errs() << "  " << ::steer::displayText(line) << "\n";
     return 2;
   }
   if (kind == EmitKind::Mlir)
-    return emitMlir(checkpoint, &*checked, std::move(labels));
+    return emitMlir(checkpoint, &*parsed, std::move(labels));
+
+  // Everything else reads what the pipeline left, translated: the program
+  // the runtime executes, its constants, the rules for review and the
+  // kernel plan.
+  mlir::MLIRContext context;
+  DiagnosticPrinter printer(context);
+  mlir::OwningOpRef<mlir::ModuleOp> module =
+      compileModule(context, checkpoint, &*parsed, labels, true);
+  if (!module)
+    return 2;
+  auto compiled = mlir::steer::translateToProgram(*module, parsed->source);
+  if (failed(compiled))
+    return 2;
+  std::string error;
   if (kind == EmitKind::Program) {
-    mlir::MLIRContext context;
-    mlir::OwningOpRef<mlir::ModuleOp> module =
-        compileModule(context, checkpoint, &*checked, labels, true);
-    if (!module)
-      return 2;
-    auto compiled = mlir::steer::translateToProgram(*module, checked->source);
-    if (failed(compiled))
-      return 2;
     ::steer::schema::Program program;
     if (!program.ParseFromString(compiled->programProto))
       return fail("error: the compiled program does not parse (a bug in "
                   "steerc)");
-    std::string error;
     auto out = mlir::openOutputFile(outputPath, &error);
     if (!out)
       return fail("error: " + error);
@@ -225,17 +284,6 @@ int compilePolicy(const ::steer::Checkpoint &checkpoint, EmitKind kind) {
         if (done == total)
           errs() << "\n";
       };
-    // The artifact is what the pipeline left, translated: the program the
-    // runtime executes, its constants, the rules for review and the kernel
-    // plan.
-    mlir::MLIRContext context;
-    mlir::OwningOpRef<mlir::ModuleOp> module =
-        compileModule(context, checkpoint, &*checked, labels, true);
-    if (!module)
-      return 2;
-    auto compiled = mlir::steer::translateToProgram(*module, checked->source);
-    if (failed(compiled))
-      return 2;
     std::optional<::steer::SigningKey> key;
     if (!signKeyPath.empty()) {
       auto loaded = ::steer::loadSigningKey(signKeyPath);
@@ -250,9 +298,19 @@ int compilePolicy(const ::steer::Checkpoint &checkpoint, EmitKind kind) {
       return fail(s.toString());
     return 0;
   }
+  // The compiled profile: the rules as resolved, what their folded
+  // constants do (the engine and tokenizer read them), the program.
+  auto engine = ::steer::Engine::create(checkpoint);
+  if (!engine.ok())
+    return fail(engine.status().toString());
+  auto tokenizer = ::steer::Tokenizer::create(
+      checkpoint.config().instruct ? ::steer::TokenizerLayout::kInstruct
+                                   : ::steer::TokenizerLayout::kBase);
+  if (!tokenizer.ok())
+    return fail(tokenizer.status().toString());
   std::string profile = ::steer::policy::formatProfile(
-      *checked, checkpoint.config(), engine->get(), tokenizer->get(), table);
-  std::string error;
+      *compiled, policyPath, checkpoint.config(), engine->get(),
+      tokenizer->get(), labels.get());
   auto out = mlir::openOutputFile(outputPath, &error);
   if (!out)
     return fail("error: " + error);

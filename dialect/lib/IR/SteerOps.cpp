@@ -453,6 +453,26 @@ LogicalResult ReluLogitMaskOp::verify() {
   return success();
 }
 
+Location mlir::steer::policyFieldLoc(Operation *op, StringRef part) {
+  Location found = op->getLoc();
+  bool done = false;
+  op->getLoc()->walk([&](Location l) {
+    if (auto name = llvm::dyn_cast<NameLoc>(l);
+        !done && name && name.getName() == part) {
+      found = name.getChildLoc();
+      done = true;
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  return found;
+}
+
+Location mlir::steer::policyEntryLoc(Operation *op, StringRef list,
+                                     size_t index) {
+  return policyFieldLoc(op, (list + "." + llvm::Twine(index)).str());
+}
+
 std::optional<SmallVector<float>> mlir::steer::f32Values(ElementsAttr attr) {
   if (auto dense = llvm::dyn_cast<DenseFPElementsAttr>(attr)) {
     if (!dense.getElementType().isF32())
@@ -571,16 +591,63 @@ LogicalResult DetectOp::verify() {
 
 namespace {
 
+std::string describe(ConceptAttr c) {
+  if (!c.getLabel().empty())
+    return "'" + c.getLabel().str() + "'";
+  return "#" + std::to_string(c.getId());
+}
+
+/// The line a location points at (its first file position), 0 if none.
+unsigned lineOf(Location loc) {
+  unsigned line = 0;
+  loc->walk([&](Location l) {
+    if (auto f = llvm::dyn_cast<FileLineColLoc>(l)) {
+      line = f.getLine();
+      return WalkResult::interrupt();
+    }
+    return WalkResult::advance();
+  });
+  return line;
+}
+
+/// Whether the op carries the importer's named parts (it came from a
+/// policy file), and whether one of them is `part`.
+bool hasPolicyParts(Operation *op) {
+  bool any = false;
+  op->getLoc()->walk([&](Location l) {
+    any |= llvm::isa<NameLoc>(l);
+    return any ? WalkResult::interrupt() : WalkResult::advance();
+  });
+  return any;
+}
+bool hasPolicyField(Operation *op, StringRef part) {
+  bool found = false;
+  op->getLoc()->walk([&](Location l) {
+    if (auto n = llvm::dyn_cast<NameLoc>(l))
+      found |= n.getName() == part;
+    return found ? WalkResult::interrupt() : WalkResult::advance();
+  });
+  return found;
+}
+
+
 /// A concept listed twice in one list is a mistake (a typo for another?).
 LogicalResult checkConceptList(Operation *op, StringRef what,
-                               ArrayAttr concepts) {
+                               ArrayAttr concepts, StringRef list = "concepts",
+                               size_t firstIndex = 0) {
   if (concepts.empty())
     return op->emitOpError() << "'" << what << "' needs at least one concept";
-  llvm::SmallDenseSet<Attribute> seen;
-  for (Attribute a : concepts)
-    if (!seen.insert(a).second)
-      return op->emitOpError()
-             << "lists " << a << " twice; drop the repeated entry";
+  llvm::SmallDenseMap<Attribute, size_t> seen;
+  for (auto [i, a] : llvm::enumerate(concepts))
+    if (auto [it, fresh] = seen.try_emplace(a, i); !fresh) {
+      auto c = llvm::cast<ConceptAttr>(a);
+      return mlir::emitError(policyEntryLoc(op, list, i + firstIndex))
+             << "concept "
+             << (c.isResolved() ? describe(c) : "'" + c.getLabel().str() + "'")
+             << " is listed twice in '" << what << "' (first at line "
+             << lineOf(policyEntryLoc(op, list, it->second + firstIndex))
+             << ")";
+    }
   return success();
 }
 
@@ -620,29 +687,58 @@ void forEachConcept(Operation *op, function_ref<void(ConceptAttr)> fn) {
   }
 }
 
-std::string describe(ConceptAttr c) {
-  if (!c.getLabel().empty())
-    return "'" + c.getLabel().str() + "'";
-  return "#" + std::to_string(c.getId());
-}
-
 } // namespace
 
 LogicalResult PolicyOp::verify() {
-  // A concept pushed down (suppress, unlearn) and up (amplify) at once is a
-  // contradiction; a target profile replaces the whole weight row, so a
-  // second one would silently lose (injections add up: several are fine).
-  llvm::DenseMap<int64_t, RuleOp> suppressed;
+  // Cross-rule checks, once the concepts are resolved (unresolved ones are
+  // steer-resolve-concepts' to report). A concept pushed down (suppress,
+  // unlearn) and up (amplify, or a clamp above 0 of an unlearned concept)
+  // is a contradiction; one concept takes one weight; a target profile
+  // replaces the whole weight row, so a second one would silently lose
+  // (injections add up: several are fine).
+  struct Setter {
+    float value;
+    RuleOp rule;
+    const char *how;
+    Location loc;
+  };
+  llvm::DenseMap<int64_t, Setter> weights;
+  llvm::DenseMap<int64_t, RuleOp> suppressed, unlearned;
   RuleOp responding;
+  LogicalResult result = success();
+  auto set = [&](ConceptAttr c, float value, RuleOp rule, const char *how,
+                 Location at) {
+    if (!c.isResolved() || failed(result))
+      return;
+    auto [it, fresh] = weights.try_emplace(c.getId(), Setter{value, rule, how, at});
+    if (fresh || it->second.value == value)
+      return;
+    char buf[200];
+    std::snprintf(buf, sizeof buf,
+                  " is set to %g here (%s), but rule '%s' sets it to %g (%s, "
+                  "line %u); one concept takes one value",
+                  value, how, it->second.rule.getSymName().str().c_str(),
+                  it->second.value, it->second.how, lineOf(it->second.loc));
+    result = mlir::emitError(at) << "concept " << describe(c) << buf;
+  };
   for (RuleOp rule : getBody().getOps<RuleOp>()) {
     for (Operation &op : rule.getBody().front()) {
       if (auto s = dyn_cast<SuppressOp>(op))
-        for (auto c : s.getConcepts().getAsRange<ConceptAttr>())
+        for (auto [i, c] :
+             llvm::enumerate(s.getConcepts().getAsRange<ConceptAttr>())) {
           if (c.isResolved())
             suppressed.try_emplace(c.getId(), rule);
+          set(c, 0.0f, rule, "suppressed", policyEntryLoc(&op, "concepts", i));
+        }
+      if (auto cl = dyn_cast<ClampOp>(op))
+        set(cl.getTarget(),
+            static_cast<float>(cl.getValueAttr().getValueAsDouble()), rule,
+            "clamped", policyFieldLoc(&op, "target"));
       if (auto u = dyn_cast<UnlearnOp>(op))
-        if (u.getFocal().isResolved())
+        if (u.getFocal().isResolved()) {
           suppressed.try_emplace(u.getFocal().getId(), rule);
+          unlearned.try_emplace(u.getFocal().getId(), rule);
+        }
       if (isa<SteerToResponseOp>(op)) {
         if (responding && responding != rule)
           return op.emitOpError() << "steers to a response, and so does rule '"
@@ -652,14 +748,27 @@ LogicalResult PolicyOp::verify() {
       }
     }
   }
-  for (RuleOp rule : getBody().getOps<RuleOp>())
+  if (failed(result))
+    return failure();
+  for (RuleOp rule : getBody().getOps<RuleOp>()) {
     for (AmplifyOp a : rule.getBody().getOps<AmplifyOp>())
-      for (auto c : a.getConcepts().getAsRange<ConceptAttr>())
+      for (auto [i, c] :
+           llvm::enumerate(a.getConcepts().getAsRange<ConceptAttr>()))
         if (auto it = suppressed.find(c.getId());
             c.isResolved() && it != suppressed.end())
-          return a.emitOpError()
-                 << "amplifies concept " << describe(c) << ", which rule '"
-                 << it->second.getSymName() << "' suppresses; drop one of them";
+          return mlir::emitError(policyEntryLoc(a, "concepts", i))
+                 << "concept " << describe(c)
+                 << " is amplified here and suppressed by rule '"
+                 << it->second.getSymName() << "'; drop one of them";
+    for (ClampOp cl : rule.getBody().getOps<ClampOp>())
+      if (auto it = unlearned.find(cl.getTarget().getId());
+          cl.getTarget().isResolved() && it != unlearned.end() &&
+          cl.getValueAttr().getValueAsDouble() > 0)
+        return mlir::emitError(policyFieldLoc(cl, "target"))
+               << "concept " << describe(cl.getTarget())
+               << " is clamped up here and unlearned by rule '"
+               << it->second.getSymName() << "'; drop one of them";
+  }
   return success();
 }
 
@@ -710,11 +819,18 @@ LogicalResult RuleOp::verify() {
       layer = a.getLayer();
     if (auto u = dyn_cast<UnlearnOp>(op))
       layer = u.getLayer();
-    if (layer && *layer > model.getNLayers())
-      return op.emitOpError()
-             << "layer " << *layer << " is out of range: model '"
-             << model.getSymName() << "' has " << model.getNLayers()
-             << " layers (use 0 to " << model.getNLayers() << ")";
+    if (layer && *layer > model.getNLayers()) {
+      // Where the policy wrote it, or the item when the layer is the
+      // default (the author should set it).
+      const bool defaulted =
+          hasPolicyParts(&op) && !hasPolicyField(&op, "layer");
+      return mlir::emitError(defaulted ? policyFieldLoc(&op, "item")
+                                       : policyFieldLoc(&op, "layer"))
+             << (defaulted ? "the default " : "") << "layer " << *layer
+             << " is out of range: the model has " << model.getNLayers()
+             << " layers (use 0 to " << model.getNLayers() << ")"
+             << (defaulted ? "; set 'layer'" : "");
+    }
   }
   return success();
 }
@@ -762,11 +878,14 @@ LogicalResult UnlearnOp::verify() {
       failed(checkBounds(*this, "relu_strength", getReluStrengthAttr(),
                          ::steer::policy::kReluStrength)))
     return failure();
-  llvm::SmallDenseSet<Attribute> seen;
-  for (Attribute a : getGroup())
-    if (!seen.insert(a).second)
-      return emitOpError() << "lists " << a
-                           << " twice in its group; drop the repeated entry";
+  if (!getGroup().empty() &&
+      failed(checkConceptList(*this, "group", getGroup(), "group")))
+    return failure();
+  for (auto [i, a] : llvm::enumerate(getGroup()))
+    if (a == getFocal())
+      return mlir::emitError(policyEntryLoc(*this, "group", i))
+             << "concept " << describe(llvm::cast<ConceptAttr>(a))
+             << " is the focal concept; the group lists the others";
   return success();
 }
 

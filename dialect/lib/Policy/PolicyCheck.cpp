@@ -1,9 +1,11 @@
-//===- PolicyCheck.cpp - Parse, resolve and check policy text -------------===//
+//===- PolicyCheck.cpp - Parse policy text --------------------------------===//
 //
-// The static half of the front end: protobuf text parsed with locations,
-// concept references resolved, and every check that needs only the model's
-// config and label table. It links neither the engine nor the artifact
-// writer, so the policy fuzzer builds it alone.
+// The front end: protobuf text parsed with the location of every item,
+// field and concept reference, and checked for what the text itself says.
+// Concepts stay as written; resolution, model ranges and cross-rule
+// conflicts are the IR's (steer-resolve-concepts and the dialect's
+// verifiers). It links neither the engine nor MLIR, so the policy fuzzer
+// builds it alone.
 //
 //===----------------------------------------------------------------------===//
 #include "steer/Policy/PolicyFrontend.h"
@@ -31,14 +33,8 @@ namespace pb = google::protobuf;
 /// Collects diagnostics, each rendered with the source line and a caret.
 class Diagnostics {
 public:
-  Diagnostics(std::string path, const std::string &source) : path_(path) {
-    size_t start = 0;
-    for (size_t i = 0; i <= source.size(); ++i)
-      if (i == source.size() || source[i] == '\n') {
-        lines_.push_back(source.substr(start, i - start));
-        start = i + 1;
-      }
-  }
+  Diagnostics(std::string path, const std::string &source)
+      : path_(path), lines_(splitLines(source)) {}
 
   /// Records an error. At most kMaxErrors are kept (a generated policy with
   /// thousands of bad entries must not print gigabytes), and the quoted
@@ -51,10 +47,21 @@ public:
                           std::to_string(kMaxErrors) + "); stopping");
       return;
     }
+    messages_.push_back(render(loc, message, lines_));
+  }
+
+  SourceLoc at(int line0, int column0) const {
+    return {path_, line0 + 1, column0 + 1};
+  }
+
+  bool empty() const { return messages_.empty(); }
+
+  static std::string render(const SourceLoc &loc, const std::string &message,
+                            const std::vector<std::string> &lines) {
     std::string out = loc.file + ":" + std::to_string(loc.line) + ":" +
                       std::to_string(loc.column) + ": error: " + message;
-    if (loc.line >= 1 && loc.line <= static_cast<int>(lines_.size())) {
-      const std::string &text = lines_[loc.line - 1];
+    if (loc.line >= 1 && loc.line <= static_cast<int>(lines.size())) {
+      const std::string &text = lines[loc.line - 1];
       // Protobuf's columns advance tabs to 8-column stops, so a column can
       // lie past the line's bytes (the policy fuzzer found it).
       const size_t col = std::min(
@@ -68,14 +75,19 @@ public:
       out += "\n  " + shown + "\n  " +
              std::string(col - from + (from > 0 ? 3 : 0), ' ') + "^";
     }
-    messages_.push_back(out);
+    return out;
   }
 
-  SourceLoc at(int line0, int column0) const {
-    return {path_, line0 + 1, column0 + 1};
+  static std::vector<std::string> splitLines(const std::string &source) {
+    std::vector<std::string> lines;
+    size_t start = 0;
+    for (size_t i = 0; i <= source.size(); ++i)
+      if (i == source.size() || source[i] == '\n') {
+        lines.push_back(source.substr(start, i - start));
+        start = i + 1;
+      }
+    return lines;
   }
-
-  bool empty() const { return messages_.empty(); }
   Status status() const {
     std::string all;
     for (size_t i = 0; i < messages_.size(); ++i)
@@ -209,92 +221,30 @@ namespace {
 
 struct Context {
   const ModelConfig &config;
-  const ConceptLabels *labels;
   Diagnostics &diags;
   const pb::TextFormat::ParseInfoTree *tree;
-
-  int64_t nConcepts() const {
-    return config.concepts ? config.concepts->nConcepts : 0;
-  }
 
   SourceLoc loc(const pb::TextFormat::ParseInfoTree *t, const pb::Message &msg,
                 const char *field, int index = -1) {
     const pb::FieldDescriptor *fd = msg.GetDescriptor()->FindFieldByName(field);
     pb::TextFormat::ParseLocation l =
         t ? t->GetLocation(fd, index) : pb::TextFormat::ParseLocation();
+    // Protobuf records one position for a list written as [a, b, c] (its
+    // first element's): the later elements point there too.
+    if (l.line < 0 && index > 0 && t)
+      l = t->GetLocation(fd, 0);
     return diags.at(std::max(0, l.line), std::max(0, l.column));
   }
 
-  /// "#12" or a label; errors name the reference and suggest near labels.
-  std::optional<ConceptUse> resolve(const std::string &ref,
-                                    const SourceLoc &where) {
-    ConceptResolution r = resolveConcept(ref, nConcepts(), labels);
-    if (!r.error.empty()) {
-      diags.error(where, r.error);
-      return std::nullopt;
-    }
-    ConceptUse use;
-    use.id = r.id;
-    use.label = r.label;
-    use.written = ref;
-    use.loc = where;
-    return use;
-  }
-
+  /// Every reference of a repeated field, as written, located.
   std::vector<ConceptUse>
-  resolveAll(const pb::TextFormat::ParseInfoTree *t, const pb::Message &msg,
-             const char *field, const pb::RepeatedPtrField<std::string> &refs) {
+  uses(const pb::TextFormat::ParseInfoTree *t, const pb::Message &msg,
+       const char *field, const pb::RepeatedPtrField<std::string> &refs) {
     std::vector<ConceptUse> out;
     for (int i = 0; i < refs.size(); ++i)
-      if (auto u = resolve(refs[i], loc(t, msg, field, i)))
-        out.push_back(*u);
+      out.push_back({refs[i], loc(t, msg, field, i)});
     return out;
   }
-
-  void checkLayer(int64_t layer, const SourceLoc &where, bool isDefault) {
-    if (layer < 0 || layer > config.nLayers)
-      diags.error(where, std::string(isDefault ? "the default " : "") +
-                             "layer " + std::to_string(layer) +
-                             " is out of range: the model has " +
-                             std::to_string(config.nLayers) +
-                             " layers (use 0 to " +
-                             std::to_string(config.nLayers) + ")" +
-                             (isDefault ? "; set 'layer'" : ""));
-  }
-
-  /// A concept listed twice in one list is a typo or a merge gone wrong.
-  void checkDuplicates(const std::vector<ConceptUse> &uses, const char *list) {
-    std::map<int64_t, const ConceptUse *> seen;
-    for (const ConceptUse &u : uses)
-      if (auto [it, fresh] = seen.emplace(u.id, &u); !fresh)
-        diags.error(u.loc, "concept '" + u.written + "' is listed twice in " +
-                               list + " (first at line " +
-                               std::to_string(it->second->loc.line) + ")");
-  }
-
-  /// Two rules (or two items of one) that set one concept's weight to
-  /// different values: whichever the runtime applied last would win, so
-  /// the policy would mean something other than it says.
-  void setWeight(const ConceptUse &u, float value, const std::string &rule,
-                 const char *how) {
-    auto [it, fresh] = weights.emplace(u.id, WeightSet{value, rule, how, u.loc});
-    if (fresh || it->second.value == value)
-      return;
-    char buf[160];
-    std::snprintf(buf, sizeof(buf), "%g here (%s), but rule '%s' sets it to "
-                  "%g (%s, line %d)", value, how, it->second.rule.c_str(),
-                  it->second.value, it->second.how, it->second.loc.line);
-    diags.error(u.loc, "concept '" + u.written + "' is set to " + buf +
-                           "; one concept takes one value");
-  }
-
-  struct WeightSet {
-    float value;
-    std::string rule;
-    const char *how;
-    SourceLoc loc;
-  };
-  std::map<int64_t, WeightSet> weights;
 
   void checkRange(double v, Range r, const char *what, const SourceLoc &where) {
     if (!r.contains(v)) {
@@ -320,11 +270,15 @@ nested(const pb::TextFormat::ParseInfoTree *t, const pb::Message &msg,
 
 } // namespace
 
-StatusOr<CheckedPolicy> checkPolicyText(const std::string &path,
-                                        std::string source,
-                                        const ModelConfig &config,
-                                        const ConceptLabels *labels) {
-  CheckedPolicy out;
+std::string renderDiagnostic(const SourceLoc &loc, const std::string &message,
+                             const std::string &source) {
+  return Diagnostics::render(loc, message, Diagnostics::splitLines(source));
+}
+
+StatusOr<ParsedPolicy> parsePolicyText(const std::string &path,
+                                       std::string source,
+                                       const ModelConfig &config) {
+  ParsedPolicy out;
   out.path = path;
   out.source = std::move(source);
   // A UTF-8 byte order mark (editors on Windows write one) is not text.
@@ -362,16 +316,14 @@ StatusOr<CheckedPolicy> checkPolicyText(const std::string &path,
   out.description = proto.description();
   if (std::string why = unsafeTextReason(proto.description(), false);
       !why.empty())
-    diags.error(Context{config, labels, diags, &tree}.loc(&tree, proto,
-                                                          "description"),
+    diags.error(Context{config, diags, &tree}.loc(&tree, proto, "description"),
                 "the description " + why);
 
   if (proto.rule_size() == 0)
     diags.error(diags.at(0, 0), "the policy has no rules, so it would change "
                                 "nothing; add a rule { ... }");
-  Context ctx{config, labels, diags, &tree};
+  Context ctx{config, diags, &tree};
   std::map<std::string, SourceLoc> names;
-  std::map<int64_t, std::string> amplified, suppressed; // id -> rule
   for (int r = 0; r < proto.rule_size(); ++r) {
     const schema::policy::Rule &pr = proto.rule(r);
     const auto *rt = nested(&tree, proto, "rule", r);
@@ -401,13 +353,11 @@ StatusOr<CheckedPolicy> checkPolicyText(const std::string &path,
     if (pr.has_when()) {
       const auto *gt = nested(rt, pr, "when");
       GuardSpec g;
-      g.concepts =
-          ctx.resolveAll(gt, pr.when(), "concepts", pr.when().concepts());
+      g.concepts = ctx.uses(gt, pr.when(), "concepts", pr.when().concepts());
       g.threshold = pr.when().threshold();
       if (pr.when().concepts_size() == 0)
         diags.error(ctx.loc(rt, pr, "when"),
                     "empty guard: 'when' needs at least one concept");
-      ctx.checkDuplicates(g.concepts, "the guard");
       if (!pr.when().has_threshold())
         diags.error(ctx.loc(rt, pr, "when"),
                     "'when' needs a threshold (a known weight in (0, 1), "
@@ -419,32 +369,29 @@ StatusOr<CheckedPolicy> checkPolicyText(const std::string &path,
     }
     if (pr.has_suppress()) {
       const auto *st = nested(rt, pr, "suppress");
-      rule.suppress = ctx.resolveAll(st, pr.suppress(), "concepts",
-                                     pr.suppress().concepts());
+      rule.suppress =
+          ctx.uses(st, pr.suppress(), "concepts", pr.suppress().concepts());
       if (pr.suppress().concepts_size() == 0)
         diags.error(ctx.loc(rt, pr, "suppress"),
                     "'suppress' needs at least one concept");
-      ctx.checkDuplicates(rule.suppress, "'suppress'");
-      for (const ConceptUse &u : rule.suppress) {
-        suppressed.emplace(u.id, rule.name);
-        ctx.setWeight(u, 0.0f, rule.name, "suppressed");
-      }
     }
     if (pr.has_amplify()) {
       const auto &pa = pr.amplify();
       const auto *at = nested(rt, pr, "amplify");
       AmplifySpec a;
-      a.concepts = ctx.resolveAll(at, pa, "concepts", pa.concepts());
+      a.itemLoc = ctx.loc(rt, pr, "amplify");
+      a.concepts = ctx.uses(at, pa, "concepts", pa.concepts());
       if (pa.concepts_size() == 0)
         diags.error(ctx.loc(rt, pr, "amplify"),
                     "'amplify' needs at least one concept");
-      ctx.checkDuplicates(a.concepts, "'amplify'");
       // Absent fields take the defaults; written ones are honoured as
       // written (0 included) or refused at their position.
       if (pa.has_target_logit())
         a.targetLogit = pa.target_logit();
-      if (pa.has_layer())
+      if (pa.has_layer()) {
         a.layer = pa.layer();
+        a.layerLoc = ctx.loc(at, pa, "layer");
+      }
       if (pa.has_schedule() &&
           !schema::policy::Schedule_IsValid(pa.schedule()))
         diags.error(ctx.loc(at, pa, "schedule"),
@@ -454,9 +401,9 @@ StatusOr<CheckedPolicy> checkPolicyText(const std::string &path,
         a.schedule = Schedule::kFixed;
       if (pa.has_cutoff_tokens())
         a.cutoffTokens = pa.cutoff_tokens();
-      ctx.checkLayer(a.layer, pa.has_layer() ? ctx.loc(at, pa, "layer")
-                                             : ctx.loc(rt, pr, "amplify"),
-                     !pa.has_layer());
+      if (a.layer < 0)
+        diags.error(ctx.loc(at, pa, "layer"),
+                    "layer " + std::to_string(a.layer) + " is negative");
       ctx.checkRange(a.targetLogit, kTargetLogit, "target_logit",
                      ctx.loc(at, pa, "target_logit"));
       if (a.schedule == Schedule::kFixed && pa.has_cutoff_tokens())
@@ -464,18 +411,16 @@ StatusOr<CheckedPolicy> checkPolicyText(const std::string &path,
                     "cutoff_tokens only applies to the HARD_CUTOFF schedule");
       ctx.checkRange(a.cutoffTokens, kCutoffTokens, "cutoff_tokens",
                      ctx.loc(at, pa, "cutoff_tokens"));
-      for (const ConceptUse &u : a.concepts)
-        amplified.emplace(u.id, rule.name);
       rule.amplify = a;
     }
     for (int c = 0; c < pr.clamp_size(); ++c) {
       const auto &pc = pr.clamp(c);
       const auto *ct = nested(rt, pr, "clamp", c);
       ClampSpec spec;
-      std::optional<ConceptUse> target =
-          ctx.resolve(pc.target(), ctx.loc(ct, pc, "target"));
-      if (target)
-        spec.concept_ = *target;
+      spec.concept_ = {pc.target(), ctx.loc(ct, pc, "target")};
+      if (pc.target().empty())
+        diags.error(ctx.loc(rt, pr, "clamp", c),
+                    "'clamp' needs a target concept (target: \"...\")");
       spec.value = pc.value() + 0.0f; // -0 is 0
       if (!pc.has_value())
         diags.error(ctx.loc(rt, pr, "clamp", c),
@@ -483,8 +428,6 @@ StatusOr<CheckedPolicy> checkPolicyText(const std::string &path,
       else
         ctx.checkRange(spec.value, kClampValue, "clamp value",
                        ctx.loc(ct, pc, "value"));
-      if (target && pc.has_value())
-        ctx.setWeight(*target, spec.value, rule.name, "clamped");
       rule.clamps.push_back(spec);
     }
     if (pr.has_steer_to_response()) {
@@ -503,77 +446,28 @@ StatusOr<CheckedPolicy> checkPolicyText(const std::string &path,
       const auto &pu = pr.unlearn();
       const auto *ut = nested(rt, pr, "unlearn");
       UnlearnSpec u;
+      u.itemLoc = ctx.loc(rt, pr, "unlearn");
       if (pu.focal().empty())
         diags.error(ctx.loc(rt, pr, "unlearn"),
                     "'unlearn' needs a focal concept (focal: \"...\")");
-      else if (auto f = ctx.resolve(pu.focal(), ctx.loc(ut, pu, "focal")))
-        u.focal = *f;
-      u.group = ctx.resolveAll(ut, pu, "group", pu.group());
-      ctx.checkDuplicates(u.group, "'group'");
-      for (const ConceptUse &g : u.group)
-        if (!pu.focal().empty() && g.id == u.focal.id)
-          diags.error(g.loc, "concept '" + g.written +
-                                 "' is the focal concept; the group lists "
-                                 "the others");
+      u.focal = {pu.focal(), ctx.loc(ut, pu, "focal")};
+      u.group = ctx.uses(ut, pu, "group", pu.group());
       if (pu.has_alpha())
         u.alpha = pu.alpha();
       u.layer = pu.has_layer() ? pu.layer() : config.nLayers / 2;
+      if (pu.has_layer())
+        u.layerLoc = ctx.loc(ut, pu, "layer");
       if (pu.has_relu_strength())
         u.reluStrength = pu.relu_strength();
-      ctx.checkLayer(u.layer, pu.has_layer() ? ctx.loc(ut, pu, "layer")
-                                             : ctx.loc(rt, pr, "unlearn"),
-                     !pu.has_layer());
+      if (u.layer < 0)
+        diags.error(ctx.loc(ut, pu, "layer"),
+                    "layer " + std::to_string(u.layer) + " is negative");
       ctx.checkRange(u.alpha, kUnlearnAlpha, "alpha", ctx.loc(ut, pu, "alpha"));
       ctx.checkRange(u.reluStrength, kReluStrength, "relu_strength",
                      ctx.loc(ut, pu, "relu_strength"));
-      suppressed.emplace(u.focal.id, rule.name);
       rule.unlearn = u;
     }
     out.rules.push_back(std::move(rule));
-  }
-  // A concept both pushed up and pushed down is a contradiction: amplified
-  // and suppressed, or unlearned and clamped to a weight above 0.
-  for (const Rule &rule : out.rules)
-    for (const ClampSpec &c : rule.clamps)
-      if (auto it = suppressed.find(c.concept_.id);
-          it != suppressed.end() && c.value > 0)
-        for (const Rule &other : out.rules)
-          if (other.unlearn && other.name == it->second &&
-              other.unlearn->focal.id == c.concept_.id)
-            diags.error(c.concept_.loc,
-                        "concept '" + c.concept_.written +
-                            "' is clamped up here and unlearned by rule '" +
-                            other.name + "'; drop one of them");
-  for (const Rule &rule : out.rules)
-    if (rule.amplify)
-      for (const ConceptUse &u : rule.amplify->concepts)
-        if (auto it = suppressed.find(u.id); it != suppressed.end())
-          diags.error(
-              u.loc,
-              "concept '" +
-                  (u.label.empty() ? "#" + std::to_string(u.id) : u.label) +
-                  "' is amplified here and suppressed by rule '" + it->second +
-                  "'; drop one of them");
-  // Injections add up (the program applies each in order). A target
-  // profile replaces the whole known-weight row, so two of them could not
-  // both hold: one would silently lose whenever both guards fire. One
-  // target profile per policy.
-  const Rule *responding = nullptr;
-  for (const Rule &rule : out.rules) {
-    if (rule.amplify || rule.unlearn) {
-      if (rule.amplify && rule.unlearn)
-        diags.error(rule.loc, "rule '" + rule.name +
-                                  "' both amplifies and unlearns; split it");
-    }
-    if (rule.steerToResponse) {
-      if (responding)
-        diags.error(rule.loc, "rule '" + rule.name +
-                                  "' steers to a response, and so does rule '" +
-                                  responding->name +
-                                  "'; one target profile per policy");
-      else
-        responding = &rule;
-    }
   }
   if (!diags.empty())
     return diags.status();

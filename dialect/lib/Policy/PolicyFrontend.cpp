@@ -1,9 +1,10 @@
-//===- PolicyFrontend.cpp - Parse, resolve and check policy files ---------===//
+//===- PolicyFrontend.cpp - Policy files in, artifacts and profiles out ---===//
 #include "steer/Policy/PolicyFrontend.h"
 
 #include "schema/policy.pb.h"
 #include "steer/artifact/artifact.h"
 #include "steer/exec/generate.h"
+#include "steer/exec/program.h"
 #include "steer/io/file.h"
 #include "steer/model/checkpoint.h"
 #include "steer/text/tokenizer.h"
@@ -19,37 +20,11 @@
 
 namespace steer::policy {
 
-StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
-                                    const ModelConfig &config,
-                                    const ConceptLabels *labels,
-                                    const Engine *engine,
-                                    const Tokenizer *tokenizer) {
+StatusOr<ParsedPolicy> parsePolicy(const std::string &path,
+                                   const ModelConfig &config) {
   STEER_ASSIGN_OR_RETURN(std::string source, readFile(path),
                          "while reading the policy");
-  STEER_ASSIGN_OR_RETURN(CheckedPolicy out,
-                         checkPolicyText(path, std::move(source), config,
-                                         labels));
-  // Target profiles: the model's mean known weights over the response.
-  for (Rule &rule : out.rules) {
-    if (!rule.steerToResponse)
-      continue;
-    if (!engine || !tokenizer)
-      return makeError(StatusCode::kInvalidArgument, path,
-                       ": steer_to_response needs the model to compute the "
-                       "response's concept profile");
-    StatusOr<ResponseProfile> p =
-        responseProfile(*engine, *tokenizer, rule.steerToResponse->response);
-    if (!p.ok())
-      return makeError(StatusCode::kInvalidArgument, rule.loc.file, ":",
-                       rule.loc.line, ":", rule.loc.column, ": error: rule '",
-                       rule.name,
-                       "': the response's profile cannot be computed on this "
-                       "model: ",
-                       p.status().message());
-    rule.steerToResponse->profile = std::move(p->weights);
-    rule.steerToResponse->tokens = p->tokens;
-  }
-  return out;
+  return parsePolicyText(path, std::move(source), config);
 }
 
 namespace {
@@ -141,14 +116,15 @@ Status writePolicyArtifact(
 
 namespace {
 
-std::string conceptName(const ConceptUse &u) {
-  return "#" + std::to_string(u.id) + (u.label.empty() ? "" : " " + u.label);
+std::string conceptName(const schema::ConceptRef &c) {
+  return "#" + std::to_string(c.id()) + (c.label().empty() ? "" : " " + c.label());
 }
 
-std::string join(const std::vector<ConceptUse> &v) {
+std::string join(const google::protobuf::RepeatedPtrField<schema::ConceptRef> &v,
+                 int from = 0) {
   std::string s;
-  for (size_t i = 0; i < v.size(); ++i)
-    s += (i ? ", " : "") + conceptName(v[i]);
+  for (int i = from; i < v.size(); ++i)
+    s += (i > from ? ", " : "") + conceptName(v[i]);
   return s;
 }
 
@@ -183,95 +159,96 @@ std::string topTokens(const std::vector<float> &v, const Tokenizer *tok,
 
 } // namespace
 
-std::string formatProfile(const CheckedPolicy &policy,
+std::string formatProfile(const CompiledPolicy &compiled,
+                          const std::string &policyPath,
                           const ModelConfig &config, const Engine *engine,
                           const Tokenizer *tokenizer,
                           const ConceptLabels *labels) {
+  std::map<std::string, const std::vector<float> *> tensors;
+  for (const auto &[name, values] : compiled.tensors)
+    tensors[name] = &values;
+  auto tensor = [&](const std::string &name) -> const std::vector<float> * {
+    auto it = tensors.find(name);
+    return it == tensors.end() ? nullptr : it->second;
+  };
   std::string out = "# steer compiled profile\n";
-  out += "policy: " + policy.path + "\n";
-  if (!policy.description.empty())
-    out += "description: " + policy.description + "\n";
+  out += "policy: " + policyPath + "\n";
+  if (!compiled.description.empty())
+    out += "description: " + compiled.description + "\n";
   out += "model: " + std::to_string(config.nLayers) + " layers, n_embd " +
          std::to_string(config.nEmbd) + ", " +
          std::to_string(config.concepts ? config.concepts->nConcepts : 0) +
          " known concepts, vocab " + std::to_string(config.vocabSize) + "\n";
-  for (const Rule &r : policy.rules) {
-    out +=
-        "\nrule '" + r.name + "' (line " + std::to_string(r.loc.line) + ")\n";
-    if (r.guard)
-      out += "  when: any of [" + join(r.guard->concepts) + "] " +
-             fmt("above %.6g", r.guard->threshold) + " on the prompt\n";
-    if (!r.suppress.empty())
-      out += "  suppress: " + join(r.suppress) +
+  for (const std::string &bytes : compiled.rulesProto) {
+    schema::Rule r;
+    if (!r.ParseFromString(bytes))
+      continue;
+    out += "\nrule '" + r.name() + "' (line " +
+           std::to_string(r.location().line()) + ")\n";
+    if (r.has_guard())
+      out += "  when: any of [" + join(r.guard().concepts()) + "] " +
+             fmt("above %.6g", r.guard().threshold()) + " on the prompt\n";
+    if (r.suppress_size())
+      out += "  suppress: " + join(r.suppress()) +
              " (weight 0 at generated positions)\n";
-    for (const ClampSpec &c : r.clamps)
-      out += "  clamp: " + conceptName(c.concept_) + fmt(" = %.4f\n", c.value);
-    if (r.amplify) {
-      const AmplifySpec &a = *r.amplify;
-      out += "  amplify: [" + join(a.concepts) + "]" +
-             fmt(" target %.3g logits", a.targetLogit) + " from layer " +
-             std::to_string(a.layer) + ", " +
-             (a.schedule == Schedule::kFixed
-                  ? std::string("fixed")
-                  : "hard_cutoff after " + std::to_string(a.cutoffTokens) +
-                        " tokens") +
-             "\n";
-      if (engine) {
-        SteeringOptions so;
-        for (const ConceptUse &u : a.concepts)
-          so.injectConcepts.push_back(u.id);
-        so.target = a.targetLogit;
-        so.injectLayer = a.layer;
-        if (auto res = resolveSteering(*engine, so);
-            res.ok() && res->injections.size() == 1) {
-          const ResolvedInjection &in = res->injections.front();
-          if (auto align = engine->vocabAlignment(in.direction); align.ok())
-            out += fmt("    alpha %.6g", in.baseAlpha) + "; promotes " +
-                   topTokens(*align, tokenizer, 5) + "\n";
+    for (const schema::Clamp &c : r.clamp())
+      out += "  clamp: " + conceptName(c.target()) + fmt(" = %.4f\n", c.value());
+    if (r.has_injection()) {
+      const schema::Injection &in = r.injection();
+      if (in.kind() == schema::Injection::AMPLIFY)
+        out += "  amplify: [" + join(in.concepts()) + "]" +
+               fmt(" target %.3g logits", in.target()) + " from layer " +
+               std::to_string(in.layer()) + ", " +
+               (in.schedule() == schema::FIXED
+                    ? std::string("fixed")
+                    : "hard_cutoff after " +
+                          std::to_string(in.cutoff_tokens()) + " tokens") +
+               "\n";
+      else
+        out += "  unlearn: " + conceptName(in.relu_focal()) +
+               (in.concepts_size() > 1 ? " with [" + join(in.concepts(), 1) + "]"
+                                       : "") +
+               fmt(", alpha %.3g", in.alpha()) + " from layer " +
+               std::to_string(in.layer()) +
+               fmt(", relu mask strength %.3g\n", in.relu_strength());
+      const std::vector<float> *dir = tensor(in.direction_tensor());
+      if (engine && dir && in.kind() == schema::Injection::AMPLIFY)
+        if (auto align = engine->vocabAlignment(*dir); align.ok())
+          out += fmt("    alpha %.6g", in.alpha()) + "; promotes " +
+                 topTokens(*align, tokenizer, 5) + "\n";
+      if (const std::vector<float> *bias = tensor(in.vocab_bias_tensor()))
+        out += "    masks " + topTokens(*bias, tokenizer, 5) + "\n";
+    }
+    if (r.has_steer_to_response()) {
+      const schema::SteerToResponse &s = r.steer_to_response();
+      out += "  steer to response: \"" + displayText(s.response(), false) +
+             "\" (" + std::to_string(s.tokens()) + " tokens)\n";
+      if (const std::vector<float> *profile = tensor(s.profile_tensor())) {
+        const std::vector<float> &p = *profile;
+        std::vector<int64_t> idx(p.size());
+        for (size_t i = 0; i < idx.size(); ++i)
+          idx[i] = static_cast<int64_t>(i);
+        size_t n = std::min<size_t>(5, idx.size());
+        std::partial_sort(idx.begin(), idx.begin() + n, idx.end(),
+                          [&](int64_t a, int64_t b) {
+                            return p[a] > p[b] || (p[a] == p[b] && a < b);
+                          });
+        out += "    profile top concepts:";
+        for (size_t i = 0; i < n; ++i) {
+          std::string name;
+          if (labels)
+            if (const ConceptLabel *l =
+                    labels->find(ConceptHead::kKnown, idx[i]))
+              name = " " + l->name;
+          out += " #" + std::to_string(idx[i]) + name + fmt(" %.3f", p[idx[i]]);
         }
+        out += "\n";
       }
-    }
-    if (r.unlearn) {
-      const UnlearnSpec &u = *r.unlearn;
-      out += "  unlearn: " + conceptName(u.focal) +
-             (u.group.empty() ? "" : " with [" + join(u.group) + "]") +
-             fmt(", alpha %.3g", u.alpha) + " from layer " +
-             std::to_string(u.layer) +
-             fmt(", relu mask strength %.3g\n", u.reluStrength);
-      if (engine) {
-        SteeringOptions so;
-        so.reluMask = {{u.focal.id, u.reluStrength}};
-        if (auto res = resolveSteering(*engine, so);
-            res.ok())
-          out += "    masks " + topTokens(res->vocabBias, tokenizer, 5) + "\n";
-      }
-    }
-    if (r.steerToResponse) {
-      const ResponseSpec &s = *r.steerToResponse;
-      out += "  steer to response: \"" + displayText(s.response, false) +
-             "\" (" +
-             std::to_string(s.tokens) + " tokens)\n";
-      std::vector<int64_t> idx(s.profile.size());
-      for (size_t i = 0; i < idx.size(); ++i)
-        idx[i] = static_cast<int64_t>(i);
-      size_t n = std::min<size_t>(5, idx.size());
-      std::partial_sort(idx.begin(), idx.begin() + n, idx.end(),
-                        [&](int64_t a, int64_t b) {
-                          return s.profile[a] > s.profile[b] ||
-                                 (s.profile[a] == s.profile[b] && a < b);
-                        });
-      out += "    profile top concepts:";
-      for (size_t i = 0; i < n; ++i) {
-        std::string name;
-        if (labels)
-          if (const ConceptLabel *l = labels->find(ConceptHead::kKnown, idx[i]))
-            name = " " + l->name;
-        out += " #" + std::to_string(idx[i]) + name +
-               fmt(" %.3f", s.profile[idx[i]]);
-      }
-      out += "\n";
     }
   }
+  schema::Program program;
+  if (program.ParseFromString(compiled.programProto))
+    out += "\n" + formatProgram(program);
   // Labels and text come from files: printed escaped (docs/review.md).
   return displayText(out);
 }

@@ -5,6 +5,7 @@
 #include "steer/artifact/artifact.h"
 
 #include "mlir/IR/Builders.h"
+#include "llvm/ADT/Twine.h"
 
 #include <xxhash.h>
 
@@ -18,7 +19,7 @@ namespace {
 
 class Importer {
 public:
-  Importer(ModuleOp module, const pol::CheckedPolicy &policy)
+  Importer(ModuleOp module, const pol::ParsedPolicy &policy)
       : ctx_(module.getContext()), b_(ctx_), policy_(policy) {
     b_.setInsertionPointToEnd(module.getBody());
   }
@@ -49,12 +50,9 @@ private:
         XXH64(policy_.source.data(), policy_.source.size(), 0));
   }
 
-  /// As written: "#12" is an id, anything else a label to resolve.
+  /// As written ("#12" or a label): steer-resolve-concepts resolves it.
   ConceptAttr concept_(const pol::ConceptUse &u) {
-    if (!u.written.empty() && u.written[0] == '#')
-      return ConceptAttr::get(ctx_, u.id, "");
-    return ConceptAttr::get(ctx_, ConceptAttr::kUnresolved,
-                            u.written.empty() ? u.label : u.written);
+    return ConceptAttr::get(ctx_, ConceptAttr::kUnresolved, u.written);
   }
   ArrayAttr concepts(const std::vector<pol::ConceptUse> &v) {
     SmallVector<Attribute> out;
@@ -62,9 +60,21 @@ private:
       out.push_back(concept_(u));
     return b_.getArrayAttr(out);
   }
-  /// Lists are located at their first entry.
-  Location listLoc(const std::vector<pol::ConceptUse> &v, Location fallback) {
-    return v.empty() ? fallback : loc(v.front().loc);
+  /// A policy item is located at all its parts, each named (policyFieldLoc
+  /// finds them): the entries of its concept list ("concepts.0", ...,
+  /// "group.0", ...), "focal", "target", "layer" when written and "item"
+  /// (its keyword). The first part is where diagnostics about the whole
+  /// item point.
+  Location field(StringRef name, const pol::SourceLoc &l) {
+    return NameLoc::get(b_.getStringAttr(name), loc(l));
+  }
+  void entries(SmallVectorImpl<Location> &out, StringRef list,
+               const std::vector<pol::ConceptUse> &v) {
+    for (size_t i = 0; i < v.size(); ++i)
+      out.push_back(field((list + "." + Twine(i)).str(), v[i].loc));
+  }
+  Location fused(ArrayRef<Location> parts, Location fallback) {
+    return parts.empty() ? fallback : b_.getFusedLoc(parts);
   }
 
   void rule(PolicyOp policy, const pol::Rule &r) {
@@ -73,20 +83,30 @@ private:
     Location at = loc(r.loc);
     auto op = b_.create<RuleOp>(at, r.name);
     b_.setInsertionPointToEnd(&op.getBody().emplaceBlock());
-    if (r.guard)
-      b_.create<WhenOp>(listLoc(r.guard->concepts, at),
-                        concepts(r.guard->concepts),
+    if (r.guard) {
+      SmallVector<Location> parts;
+      entries(parts, "concepts", r.guard->concepts);
+      b_.create<WhenOp>(fused(parts, at), concepts(r.guard->concepts),
                         b_.getF32FloatAttr(r.guard->threshold));
-    if (!r.suppress.empty())
-      b_.create<SuppressOp>(listLoc(r.suppress, at), concepts(r.suppress));
+    }
+    if (!r.suppress.empty()) {
+      SmallVector<Location> parts;
+      entries(parts, "concepts", r.suppress);
+      b_.create<SuppressOp>(fused(parts, at), concepts(r.suppress));
+    }
     for (const pol::ClampSpec &c : r.clamps)
-      b_.create<ClampOp>(loc(c.concept_.loc), concept_(c.concept_),
+      b_.create<ClampOp>(field("target", c.concept_.loc), concept_(c.concept_),
                          b_.getF32FloatAttr(c.value));
     if (r.amplify) {
       const pol::AmplifySpec &a = *r.amplify;
       bool cutoff = a.schedule == pol::Schedule::kHardCutoff;
+      SmallVector<Location> parts;
+      entries(parts, "concepts", a.concepts);
+      if (a.layerLoc)
+        parts.push_back(field("layer", *a.layerLoc));
+      parts.push_back(field("item", a.itemLoc));
       b_.create<AmplifyOp>(
-          listLoc(a.concepts, at), concepts(a.concepts),
+          fused(parts, at), concepts(a.concepts),
           b_.getF32FloatAttr(a.targetLogit), b_.getI64IntegerAttr(a.layer),
           ScheduleAttr::get(ctx_,
                             cutoff ? Schedule::hard_cutoff : Schedule::fixed),
@@ -94,7 +114,12 @@ private:
     }
     if (r.unlearn) {
       const pol::UnlearnSpec &u = *r.unlearn;
-      b_.create<UnlearnOp>(loc(u.focal.loc), concept_(u.focal),
+      SmallVector<Location> parts{field("focal", u.focal.loc)};
+      entries(parts, "group", u.group);
+      if (u.layerLoc)
+        parts.push_back(field("layer", *u.layerLoc));
+      parts.push_back(field("item", u.itemLoc));
+      b_.create<UnlearnOp>(fused(parts, at), concept_(u.focal),
                            concepts(u.group), b_.getF32FloatAttr(u.alpha),
                            b_.getI64IntegerAttr(u.layer),
                            b_.getF32FloatAttr(u.reluStrength));
@@ -105,13 +130,13 @@ private:
 
   MLIRContext *ctx_;
   OpBuilder b_;
-  const pol::CheckedPolicy &policy_;
+  const pol::ParsedPolicy &policy_;
 };
 
 } // namespace
 
 PolicyOp mlir::steer::importPolicy(ModuleOp module,
-                                   const pol::CheckedPolicy &policy,
+                                   const pol::ParsedPolicy &policy,
                                    StringRef name) {
   return Importer(module, policy).run(name);
 }

@@ -67,7 +67,9 @@ private:
   ModuleOp module_;
   pol::CompiledPolicy out_;
   schema::Program program_;
-  llvm::DenseMap<Location, StringRef> ruleAt_; // policy item -> its rule
+  /// Every file position inside a policy item's location -> the item (its
+  /// first position) and its rule.
+  llvm::DenseMap<Location, std::pair<Location, StringRef>> ruleAt_;
   llvm::DenseMap<Value, uint32_t> values_;     // i1 -> guard value
   /// Tests by (sorted concepts, threshold), for rule records.
   std::map<std::pair<std::vector<int64_t>, float>, uint32_t> tests_;
@@ -83,27 +85,43 @@ private:
 LogicalResult Translator::mapRules() {
   for (PolicyOp policy : module_.getOps<PolicyOp>())
     for (RuleOp rule : policy.getBody().getOps<RuleOp>())
-      for (Operation &item : rule.getBody().front())
-        ruleAt_[item.getLoc()] = rule.getSymName();
+      for (Operation &item : rule.getBody().front()) {
+        std::optional<Location> first;
+        item.getLoc()->walk([&](Location l) {
+          if (auto f = llvm::dyn_cast<FileLineColLoc>(l)) {
+            if (!first)
+              first = f;
+            ruleAt_.try_emplace(f, std::make_pair(*first, rule.getSymName()));
+          }
+          return WalkResult::advance();
+        });
+      }
   return success();
 }
 
 schema::ProgramOp *Translator::newOp(Operation *op,
                                      std::optional<uint32_t> guard) {
   schema::ProgramOp *p = program_.add_ops();
-  std::vector<FileLineColLoc> mine, other;
+  // One location per policy item the op implements (the item's first
+  // position), or the op's own positions when it implements none.
+  std::vector<FileLineColLoc> items, other;
   op->getLoc()->walk([&](Location l) {
-    if (auto f = llvm::dyn_cast<FileLineColLoc>(l))
-      (ruleAt_.count(f) ? mine : other).push_back(f);
+    if (auto f = llvm::dyn_cast<FileLineColLoc>(l)) {
+      auto it = ruleAt_.find(f);
+      if (it == ruleAt_.end()) {
+        other.push_back(f);
+      } else {
+        auto item = llvm::cast<FileLineColLoc>(it->second.first);
+        if (!llvm::is_contained(items, item))
+          items.push_back(item);
+        if (!llvm::is_contained(p->rules(), it->second.second.str()))
+          p->add_rules(it->second.second.str());
+      }
+    }
     return WalkResult::advance();
   });
-  for (FileLineColLoc l : mine.empty() ? other : mine) {
+  for (FileLineColLoc l : items.empty() ? other : items)
     setLocation(p->add_locations(), l);
-    auto it = ruleAt_.find(l);
-    if (it != ruleAt_.end() &&
-        !llvm::is_contained(p->rules(), it->second.str()))
-      p->add_rules(it->second.str());
-  }
   if (guard)
     p->set_guard(*guard);
   return p;
@@ -417,6 +435,9 @@ LogicalResult Translator::recordRules() {
 
 FailureOr<pol::CompiledPolicy> Translator::run(StringRef source) {
   out_.source = source.str();
+  for (PolicyOp policy : module_.getOps<PolicyOp>())
+    if (std::optional<StringRef> d = policy.getDescription())
+      out_.description = d->str();
   if (failed(mapRules()))
     return failure();
   auto models = llvm::to_vector(module_.getOps<ModelOp>());

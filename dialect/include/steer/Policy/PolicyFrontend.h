@@ -1,13 +1,18 @@
-//===- PolicyFrontend.h - Parse, resolve and check policy files -*- C++ -*-===//
+//===- PolicyFrontend.h - Parse policy files ---------------------*- C++ -*-===//
 //
-// The front of steerc: a policy file (Protobuf text format against
-// runtime/schema/policy.proto) is parsed with source locations, every
-// concept reference is resolved through the checkpoint's label table (or
-// taken as an id, "#12"), and the static checks run. Every diagnostic names
-// file:line:col and shows the offending line.
+// The front of steerc parses: a policy file (Protobuf text format against
+// runtime/schema/policy.proto) becomes a ParsedPolicy with the source
+// location of every item, field and concept reference, checked only for
+// what the text itself says (syntax, UTF-8, required fields, empty lists,
+// duplicate rule names, the language's ranges of written values, text that
+// would print raw). Concepts stay as written. Everything that needs the
+// model or several rules at once happens once, on the IR the importer
+// builds from it (PolicyImport.h): steer-resolve-concepts resolves
+// concepts (with did-you-mean), the dialect's verifiers check ids, layers
+// and cross-rule conflicts, steer-extract-target-profiles computes target
+// profiles. Every diagnostic names file:line:col and shows the line.
 //
-// This library uses the runtime (labels, engine) but no MLIR; lowering the
-// checked policy to the steer dialect is the next stage.
+// This library uses the runtime but no MLIR.
 //
 //===----------------------------------------------------------------------===//
 #ifndef STEER_POLICY_POLICYFRONTEND_H
@@ -37,10 +42,9 @@ struct SourceLoc {
   int line = 0, column = 0; // 1-based
 };
 
+/// A concept reference as written: a label or "#12" (resolved on the IR).
 struct ConceptUse {
-  int64_t id = 0;
-  std::string label;   // from the table, or "" when the table has none
-  std::string written; // as the policy wrote it: a label or "#12"
+  std::string written;
   SourceLoc loc;
 };
 
@@ -70,6 +74,8 @@ struct AmplifySpec {
   std::vector<ConceptUse> concepts;
   float targetLogit = 8.0f;
   int64_t layer = 8;
+  std::optional<SourceLoc> layerLoc; // where `layer` was written (absent: default)
+  SourceLoc itemLoc;                 // the `amplify` keyword
   Schedule schedule = Schedule::kHardCutoff;
   int64_t cutoffTokens = 32;
 };
@@ -84,14 +90,13 @@ struct UnlearnSpec {
   std::vector<ConceptUse> group;
   float alpha = -7.0f;
   int64_t layer = 0;
+  std::optional<SourceLoc> layerLoc; // where `layer` was written (absent: default)
+  SourceLoc itemLoc;                 // the `unlearn` keyword
   float reluStrength = 20.0f;
 };
 
 struct ResponseSpec {
   std::string response;
-  /// Mean known weights over the response's tokens (n_concepts values).
-  std::vector<float> profile;
-  int64_t tokens = 0;
 };
 
 struct Rule {
@@ -105,34 +110,33 @@ struct Rule {
   std::optional<UnlearnSpec> unlearn;
 };
 
-struct CheckedPolicy {
+struct ParsedPolicy {
   std::string path;
   std::string source;
   std::string description;
   std::vector<Rule> rules;
 };
 
-/// Parses and checks policy text (`path` names it in diagnostics) against a
-/// model's config and label table: everything but the target profiles,
-/// which need the engine (checkPolicy adds them).
-StatusOr<CheckedPolicy> checkPolicyText(const std::string &path,
-                                        std::string source,
-                                        const ModelConfig &config,
-                                        const ConceptLabels *labels);
+/// Parses policy text (`path` names it in diagnostics). `config` gives
+/// model-dependent defaults (unlearn's layer: n_layers / 2) and refuses a
+/// model without concept heads; nothing else of the model is read.
+StatusOr<ParsedPolicy> parsePolicyText(const std::string &path,
+                                       std::string source,
+                                       const ModelConfig &config);
 
-/// Parses and checks `path` against a model. `labels` may be null (then
-/// only "#id" references resolve). `engine` and `tokenizer` compute
-/// steer-to-response profiles; they may be null when no rule needs them.
-StatusOr<CheckedPolicy> checkPolicy(const std::string &path,
-                                    const ModelConfig &config,
-                                    const ConceptLabels *labels,
-                                    const Engine *engine,
-                                    const Tokenizer *tokenizer);
+/// Reads and parses `path`.
+StatusOr<ParsedPolicy> parsePolicy(const std::string &path,
+                                   const ModelConfig &config);
+
+/// `message` at `loc` as every steer diagnostic reads: file:line:col:
+/// error: message, then the source line (a window around the column) and a
+/// caret. `source` is the file's text.
+std::string renderDiagnostic(const SourceLoc &loc, const std::string &message,
+                             const std::string &source);
 
 /// A response's known-concept profile: the model's mean known weights
 /// (after the head's top-k) over the response's tokens, as a
-/// steer_to_response rule steers toward. Shared by the front end and the
-/// steer-extract-target-profiles pass.
+/// steer_to_response rule steers toward (steer-extract-target-profiles).
 struct ResponseProfile {
   std::vector<float> weights; // n_concepts
   int64_t tokens = 0;
@@ -148,6 +152,7 @@ StatusOr<ResponseProfile> responseProfile(const Engine &engine,
 /// tensors, and the kernel plan (site, kernel).
 struct CompiledPolicy {
   std::string source;                  // the policy file's text
+  std::string description;             // the policy's own
   std::string programProto;            // serialized schema::Program
   std::vector<std::string> rulesProto; // serialized schema::Rule, in order
   std::vector<std::pair<std::string, std::vector<float>>> tensors;
@@ -164,8 +169,12 @@ Status writePolicyArtifact(
     const SigningKey *signWith = nullptr);
 
 /// The deterministic, human-readable compiled profile (steerc
-/// --emit=profile).
-std::string formatProfile(const CheckedPolicy &policy,
+/// --emit=profile), read off what steerc compiled: every rule as resolved,
+/// with what its folded constants do (the injection's alpha and the tokens
+/// its direction promotes, the tokens a logit bias masks, a target
+/// profile's top concepts), then the program.
+std::string formatProfile(const CompiledPolicy &compiled,
+                          const std::string &policyPath,
                           const ModelConfig &config, const Engine *engine,
                           const Tokenizer *tokenizer,
                           const ConceptLabels *labels);

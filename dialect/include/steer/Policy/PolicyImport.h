@@ -17,7 +17,7 @@ namespace mlir::steer {
 
 /// Appends the policy to `module` under the symbol `name`.
 PolicyOp importPolicy(ModuleOp module,
-                      const ::steer::policy::CheckedPolicy &policy,
+                      const ::steer::policy::ParsedPolicy &policy,
                       StringRef name = "policy");
 
 /// The compiled policy of a module the steerc pipeline has run on, for the

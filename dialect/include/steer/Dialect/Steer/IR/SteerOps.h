@@ -32,6 +32,15 @@ std::optional<llvm::SmallVector<float>> f32Values(ElementsAttr attr);
 llvm::SmallVector<Operation *> weightInterventions(Value weights);
 /// The guard of a weight intervention; null when it has none.
 Value interventionGuard(Operation *intervention);
+
+/// Where one part of a policy item was written: the importer locates an
+/// item at all its parts, each a NameLoc ("concepts.0", "group.1", "focal",
+/// "target", "layer"). The op's own location when the part has none (an
+/// item written by hand in IR, a layer left to its default).
+Location policyFieldLoc(Operation *op, StringRef part);
+/// The part holding entry `index` of the concept list `list` ("concepts",
+/// "group").
+Location policyEntryLoc(Operation *op, StringRef list, size_t index);
 } // namespace mlir::steer
 
 #endif // STEER_DIALECT_STEER_IR_STEEROPS_H
