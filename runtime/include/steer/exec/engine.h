@@ -34,7 +34,8 @@
 namespace steer {
 
 /// Keys and values of every layer for one sequence, in the engine's device
-/// memory. Rows [0, validRows) are final; the rest is scratch.
+/// memory (so a cache must not outlive the engine that made it). Rows
+/// [0, validRows) are final; the rest is scratch.
 struct KvCache {
   std::vector<hal::Buffer> k, v; // [layer] of [capacity, kvDim]
   int64_t capacity = 0;
