@@ -3,7 +3,7 @@
 // (double precision where the op accumulates). A device passes it or it is
 // not a device. Tolerances, relative to 1 + |reference|:
 //   exact    embed (widening), add, compose, copy/upload/download, the
-//            banned tokens and bias of the logit epilogue
+//            banned tokens and bias of the logit epilogue, argmax
 //   1e-6     activations, inject (a fused multiply-add vs two roundings)
 //   1e-5     rms_norm, RoPE/qk-norm prologue, attention, weighted row sum,
 //            concept heads (sums over at most a few hundred products),
@@ -545,6 +545,14 @@ TEST_P(DeviceCts, LogitEpilogue) {
     }
     EXPECT_CLOSE(conf[i], 1.0 / z, 1e-5);
   }
+  // Greedy decoding: each row's first largest logit.
+  std::vector<float> ties = {1.0f, 3.0f, 3.0f, -2.0f, 0.5f, 0.5f};
+  Buffer tb = put(ties);
+  int64_t best[2];
+  ASSERT_TRUE(dev_->argmax(tb.data(), 2, 3, best).ok());
+  EXPECT_EQ(best[0], 1);
+  EXPECT_EQ(best[1], 1);
+
   const int64_t outside = V;
   spec.banned = std::span(&outside, 1);
   EXPECT_FALSE(

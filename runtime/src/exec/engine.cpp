@@ -393,6 +393,13 @@ Status Engine::logitEpilogue(float *logits, int64_t rows,
   return finishOut(dev, logits, rows * V);
 }
 
+Status Engine::argmax(const float *logits, int64_t rows, int64_t *out) const {
+  const int64_t V = config_.vocabSize;
+  hal::Buffer ls;
+  STEER_ASSIGN_OR_RETURN(const float *in, stageIn(logits, rows * V, ls));
+  return device_->argmax(in, rows, V, out);
+}
+
 StatusOr<std::vector<float>>
 Engine::knownEmbeddings(std::span<const int64_t> ids) const {
   const int64_t D = config_.nEmbd;

@@ -83,9 +83,12 @@ int64_t sampleToken(const float *logits, int64_t n, const SamplingOptions &o,
     double temperature = 0.3 + 0.4 * normalized;
     return sampleTopP(softmax(logits, n, temperature), o.topP, rng);
   }
-  if (o.topP > 0 && o.temperature > 0)
-    return sampleTopP(softmax(logits, n, o.temperature), o.topP, rng);
-  return kernels::argMax(logits, n); // first maximum
+  return sampleTopP(softmax(logits, n, o.temperature), o.topP, rng);
+}
+
+/// Greedy decoding: no sampler draws (the device takes the argmax).
+bool isGreedy(const SamplingOptions &o) {
+  return !o.entropySampling && !(o.topP > 0 && o.temperature > 0);
 }
 
 /// How many tokens each step of a block commits (linear schedule).
@@ -499,7 +502,12 @@ StatusOr<GenerationResult> generate(const Engine &engine,
       info.step = globalStep;
       for (int64_t j = 0; j < k; ++j) {
         int64_t i = order[j];
-        int64_t token = sampleToken(&logits[i * V], V, o, rng);
+        int64_t token = 0;
+        if (isGreedy(o)) {
+          STEER_RETURN_IF_ERROR(engine.argmax(&logits[i * V], 1, &token));
+        } else {
+          token = sampleToken(&logits[i * V], V, o, rng);
+        }
         int64_t pos = maskedPos[i];
         x[pos] = token;
         info.positions.push_back(pos);

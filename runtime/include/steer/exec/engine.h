@@ -163,6 +163,8 @@ public:
                        std::span<const int64_t> penalized, float penalty,
                        std::span<const int64_t> banned,
                        float *confidence) const;
+  /// The first largest logit of each of `rows` rows (greedy decoding).
+  Status argmax(const float *logits, int64_t rows, int64_t *out) const;
 
   /// Embedding rows of the given known concepts (widened), [n, n_embd].
   StatusOr<std::vector<float>>

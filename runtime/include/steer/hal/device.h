@@ -219,6 +219,10 @@ public:
   virtual Status logitEpilogue(float *logits, int64_t rows, int64_t vocab,
                                const EpilogueSpec &spec,
                                float *confidence) = 0;
+  /// out[rows] (host): the index of each row's first largest logit
+  /// (greedy decoding).
+  virtual Status argmax(const float *logits, int64_t rows, int64_t vocab,
+                        int64_t *out) = 0;
 
 protected:
   friend class Buffer;

@@ -301,6 +301,13 @@ public:
     return okStatus();
   }
 
+  Status argmax(const float *logits, int64_t rows, int64_t V,
+                int64_t *out) override {
+    for (int64_t i = 0; i < rows; ++i)
+      out[i] = kernels::argMax(logits + i * V, V);
+    return okStatus();
+  }
+
 protected:
   StatusOr<float *> allocateRaw(int64_t n) override {
     // 64-byte aligned, zeroed.
