@@ -228,21 +228,8 @@ public:
         break;
       case schema::ProgramOp::kInject: {
         const schema::Inject &in = op.inject();
-        if (!std::isfinite(in.alpha()))
-          return bad("injection alpha ", in.alpha(), " is not finite");
-        if (in.layer() < 0 || in.layer() > c_.nLayers)
-          return bad("injection layer ", in.layer(), " is outside [0, ",
-                     c_.nLayers, "]");
-        if (in.schedule() == schema::HARD_CUTOFF) {
-          STEER_RETURN_IF_ERROR(range("cutoff_tokens", in.cutoff_tokens(),
-                                      policy::kCutoffTokens));
-        } else if (in.schedule() != schema::FIXED) {
-          return bad("injection schedule ", static_cast<int>(in.schedule()),
-                     " is not FIXED or HARD_CUTOFF");
-        } else if (in.cutoff_tokens() != 0) {
-          return bad("cutoff_tokens ", in.cutoff_tokens(),
-                     " with the FIXED schedule, which has no cutoff");
-        }
+        STEER_RETURN_IF_ERROR(
+            injectionRun(in.alpha(), in.layer(), in.schedule(), in.cutoff_tokens()));
         STEER_RETURN_IF_ERROR(direction(in.direction_tensor()));
         tensors.insert(in.direction_tensor());
         break;
@@ -320,6 +307,26 @@ private:
     return okStatus();
   }
 
+  /// How an injection runs (a program's op or a recorded rule): a finite
+  /// alpha, a layer of the model, a known schedule with its cutoff.
+  Status injectionRun(float alpha, int32_t layer, int schedule,
+                      int32_t cutoff) {
+    if (!std::isfinite(alpha))
+      return bad("injection alpha ", alpha, " is not finite");
+    if (layer < 0 || layer > c_.nLayers)
+      return bad("injection layer ", layer, " is outside [0, ", c_.nLayers,
+                 "]");
+    if (schedule == schema::HARD_CUTOFF)
+      return range("cutoff_tokens", cutoff, policy::kCutoffTokens);
+    if (schedule != schema::FIXED)
+      return bad("injection schedule ", schedule,
+                 " is not FIXED or HARD_CUTOFF");
+    if (cutoff != 0)
+      return bad("cutoff_tokens ", cutoff,
+                 " with the FIXED schedule, which has no cutoff");
+    return okStatus();
+  }
+
   /// An injection direction: [n_embd], L2-normalised by construction.
   Status direction(const std::string &name) {
     STEER_RETURN_IF_ERROR(
@@ -367,21 +374,8 @@ private:
     STEER_RETURN_IF_ERROR(range("injection target", in.target(),
                                 unlearn ? policy::kUnlearnAlpha
                                         : policy::kTargetLogit));
-    if (!std::isfinite(in.alpha()))
-      return bad("injection alpha ", in.alpha(), " is not finite");
-    if (in.layer() < 0 || in.layer() > c_.nLayers)
-      return bad("injection layer ", in.layer(), " is outside [0, ",
-                 c_.nLayers, "]");
-    if (in.schedule() == schema::HARD_CUTOFF) {
-      STEER_RETURN_IF_ERROR(
-          range("cutoff_tokens", in.cutoff_tokens(), policy::kCutoffTokens));
-    } else if (in.schedule() != schema::FIXED) {
-      return bad("injection schedule ", static_cast<int>(in.schedule()),
-                 " is not FIXED or HARD_CUTOFF");
-    } else if (in.cutoff_tokens() != 0) {
-      return bad("cutoff_tokens ", in.cutoff_tokens(),
-                 " with the FIXED schedule, which has no cutoff");
-    }
+    STEER_RETURN_IF_ERROR(
+        injectionRun(in.alpha(), in.layer(), in.schedule(), in.cutoff_tokens()));
     // The program holds the folded constants; a rule names them only when
     // one op implements it alone.
     if (!in.direction_tensor().empty()) {
