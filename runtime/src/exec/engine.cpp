@@ -376,8 +376,11 @@ Status Engine::logitEpilogue(float *logits, int64_t rows,
   if (!bias.empty() && static_cast<int64_t>(bias.size()) != V)
     return makeError(StatusCode::kInvalidArgument, "logit bias of ",
                      bias.size(), " values for a vocabulary of ", V);
+  // In place: the host rows themselves when the device shares host memory,
+  // else a copy that comes back.
   hal::Buffer ls, bs;
-  STEER_ASSIGN_OR_RETURN(const float *staged, stageIn(logits, rows * V, ls));
+  STEER_ASSIGN_OR_RETURN(float *dev, stageOut(logits, rows * V, ls));
+  STEER_RETURN_IF_ERROR(device_->upload(logits, dev, rows * V));
   const float *biasDev = nullptr;
   if (!bias.empty()) {
     STEER_ASSIGN_OR_RETURN(biasDev, stageIn(bias.data(), V, bs));
@@ -387,7 +390,6 @@ Status Engine::logitEpilogue(float *logits, int64_t rows,
   spec.penalized = penalized;
   spec.penalty = penalty;
   spec.banned = banned;
-  float *dev = const_cast<float *>(staged);
   STEER_RETURN_IF_ERROR(
       device_->logitEpilogue(dev, rows, V, spec, confidence));
   return finishOut(dev, logits, rows * V);
