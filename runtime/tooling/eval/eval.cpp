@@ -359,10 +359,10 @@ fluency(const Session &m, const std::string &path, uint64_t seed,
         j["text"].get<std::string>().empty())
       return makeError(StatusCode::kInvalidArgument, path, ":", line,
                        ": field \"text\" must be a non-empty string");
-    STEER_ASSIGN_OR_RETURN(std::vector<int32_t> enc,
-                           m.tokenizer().encode(j["text"].get<std::string>()),
-                           path, ":", line);
-    std::vector<int64_t> ids(enc.begin(), enc.end()), noisy = ids;
+    STEER_ASSIGN_OR_RETURN(std::vector<int64_t> ids,
+                           m.encode(j["text"].get<std::string>()), path, ":",
+                           line);
+    std::vector<int64_t> noisy = ids;
     if (static_cast<int64_t>(ids.size()) > engine.config().blockSize)
       return makeError(StatusCode::kInvalidArgument, path, ":", line,
                        ": text is ", ids.size(),
@@ -482,10 +482,8 @@ StatusOr<std::string> evaluate(const EvalOptions &o) {
       std::fprintf(stderr, "\rsteer-eval: %zu/%zu", i + 1, rows.size());
       std::fflush(stderr);
     }
-    STEER_ASSIGN_OR_RETURN(std::vector<int32_t> enc,
-                           m.tokenizer().encode(r.prompt), o.evalSet, ":",
-                           r.line, ": field \"prompt\"");
-    std::vector<int64_t> ids(enc.begin(), enc.end());
+    STEER_ASSIGN_OR_RETURN(std::vector<int64_t> ids, m.encode(r.prompt),
+                           o.evalSet, ":", r.line, ": field \"prompt\"");
     Answer a;
     a.row = &r;
     GenerateRequest req;

@@ -34,24 +34,14 @@ StatusOr<Loaded> load(const ModelInput &in) {
   options.requireSignature = in.requireSignature;
   STEER_ASSIGN_OR_RETURN(l.session, Session::open(in.dir, options));
   if (!in.prompt.empty()) {
-    STEER_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
-                           l.tokenizer().encode(in.prompt),
-                           "while tokenizing --prompt");
-    l.ids.assign(ids.begin(), ids.end());
+    STEER_ASSIGN_OR_RETURN(l.ids, l.session->encode(in.prompt),
+                           "in --prompt (token ids go in --ids)");
   } else if (!in.ids.empty()) {
     STEER_ASSIGN_OR_RETURN(l.ids, parseIdList(in.ids, "--ids"));
+    STEER_RETURN_IF_ERROR(l.engine().checkIds(l.ids), "in --ids");
   } else {
     return makeError(StatusCode::kInvalidArgument,
                      "give a prompt: --prompt TEXT or --ids LIST");
-  }
-  if (Status s = l.engine().checkIds(l.ids); !s.ok()) {
-    if (in.prompt.empty())
-      return std::move(s).withContext("in --ids");
-    return makeError(StatusCode::kInvalidArgument, s.message(),
-                     " in --prompt: the model's vocabulary (",
-                     l.engine().vocab(),
-                     ") is smaller than the cl100k tokenizer's, so text "
-                     "cannot be run on it; give token ids with --ids");
   }
   return l;
 }
