@@ -73,27 +73,25 @@ STEER_PEAK_FN(peak256, __attribute__((target("avx2,fma"))), 8)
 STEER_PEAK_FN(peak128, , 4)
 #undef STEER_PEAK_FN
 
-/// Peak float32 throughput of the widest FMA path this CPU has (GFLOP/s,
-/// every thread), and that path's name. STEER_ISA=avx512|avx2|portable
-/// forces a narrower path, so each one a machine has can be measured; a
-/// path the CPU lacks falls back to the widest it has.
-std::pair<double, const char *> peakFlops() {
-  __builtin_cpu_init();
-  const char *force = std::getenv("STEER_ISA");
-  const std::string isa = force ? force : "";
-  bool avx512 = __builtin_cpu_supports("avx512f"),
-       avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  if (isa == "avx2" || isa == "portable")
-    avx512 = false;
-  if (isa == "portable")
-    avx2 = false;
+/// Peak float32 throughput of the kernel path in use (GFLOP/s, every
+/// thread) and its name: the vector width of that path's FMA (the AMX path
+/// runs its other layers on AVX-512, and its matrix unit's own peak is not
+/// measured here). STEER_ISA picks the path, as it does for the kernels.
+std::pair<double, std::string> peakFlops() {
+  using steer::kernels::Isa;
+  const Isa isa = steer::kernels::activeIsa();
   const int64_t iters = 20000000;
   double best = 0;
   for (int rep = 0; rep < 3; ++rep)
-    best = std::max(best, avx512 ? peak512(iters)
-                          : avx2 ? peak256(iters)
-                                 : peak128(iters / 4));
-  return {best, avx512 ? "avx512f+fma" : avx2 ? "avx2+fma" : "sse (no fma)"};
+    best = std::max(best, isa == Isa::kAvx512 || isa == Isa::kAmx
+                              ? peak512(iters)
+                          : isa == Isa::kAvx2 ? peak256(iters)
+                                              : peak128(iters / 4));
+  const char *width = isa == Isa::kAvx512 || isa == Isa::kAmx
+                          ? "512-bit FMA"
+                      : isa == Isa::kAvx2 ? "256-bit FMA"
+                                          : "128-bit multiply and add";
+  return {best, std::string(steer::kernels::isaName(isa)) + " path: " + width};
 }
 
 /// Read bandwidth over a buffer much larger than the caches (GB/s).
@@ -142,9 +140,11 @@ int main(int argc, char **argv) {
     prompt[i] = (i * 7919 + 13) % (c.vocabSize - 8);
 
   std::printf(
-      "checkpoint %s: %lld layers, n_embd %lld, vocab %lld, %d threads\n",
+      "checkpoint %s: %lld layers, n_embd %lld, vocab %lld, %d threads, "
+      "kernel path %s\n",
       argv[1], (long long)c.nLayers, (long long)c.nEmbd, (long long)c.vocabSize,
-      steer::kernels::threads());
+      steer::kernels::threads(),
+      steer::kernels::isaName(steer::kernels::activeIsa()));
   std::printf("greedy generation of %lld tokens after a %lld-token prompt "
               "(steps = tokens)\n",
               (long long)newTokens, (long long)promptTokens);
@@ -249,9 +249,9 @@ int main(int argc, char **argv) {
   double roof = std::max(flops / (peak * 1e9), bytes / (bw * 1e9));
   std::printf("forward of %.0f tokens: %.1f ms, %.1f GFLOP -> %.1f GFLOP/s\n",
               T, best * 1e3, flops / 1e9, flops / best / 1e9);
-  std::printf("machine: peak %.1f GFLOP/s (fp32 FMA, all threads, %s "
-              "path), read bandwidth %.1f GB/s\n",
-              peak, peakPath, bw);
+  std::printf("machine: peak %.1f GFLOP/s (fp32, all threads, %s), read "
+              "bandwidth %.1f GB/s\n",
+              peak, peakPath.c_str(), bw);
   std::printf("roofline time %.1f ms; forward is %.2fx the roofline\n",
               roof * 1e3, best / roof);
 

@@ -12,6 +12,7 @@
 // and the determinism contract: a row's value does not depend on how many
 // rows the call had (bit-identical).
 #include "steer/exec/engine.h"
+#include "steer/exec/kernels.h"
 #include "steer/hal/device.h"
 
 #include <gtest/gtest.h>
@@ -25,14 +26,25 @@
 namespace steer::hal {
 namespace {
 
+/// The CPU device once per kernel path this CPU runs ("cpu_avx512",
+/// "cpu_avx2", "cpu_portable", ...). The CUDA device joins this list when
+/// it exists and a GPU is present.
 std::vector<std::string> devicesHere() {
-  // The CUDA device joins this list when it exists and a GPU is present.
-  return {"cpu"};
+  std::vector<std::string> out;
+  for (kernels::Isa isa : kernels::supportedIsas())
+    out.push_back(std::string("cpu_") + kernels::isaName(isa));
+  return out;
 }
 
 std::unique_ptr<Device> makeDevice(const std::string &name) {
-  if (name == "cpu")
-    return createCpuDevice();
+  if (name.rfind("cpu_", 0) == 0) {
+    auto isa = kernels::parseIsa(name.substr(4));
+    if (!isa.ok())
+      return nullptr;
+    kernels::setActiveIsa(*isa);
+    auto cpu = createCpuDevice();
+    return cpu.ok() ? std::move(*cpu) : nullptr;
+  }
   return nullptr;
 }
 
@@ -82,6 +94,10 @@ protected:
   void SetUp() override {
     dev_ = makeDevice(GetParam());
     ASSERT_NE(dev_, nullptr);
+  }
+  void TearDown() override {
+    // Back to the path the environment chose for the tests that follow.
+    kernels::setActiveIsa(kernels::defaultIsa());
   }
   /// Device memory holding `host`.
   Buffer put(const std::vector<float> &host) {
@@ -565,7 +581,9 @@ INSTANTIATE_TEST_SUITE_P(Devices, DeviceCts, testing::ValuesIn(devicesHere()),
                          });
 
 TEST(DeviceInfo, CpuDescribesItselfAndCudaAnswersOrSaysWhy) {
-  DeviceInfo info = createCpuDevice()->info();
+  auto cpu = createCpuDevice();
+  ASSERT_TRUE(cpu.ok()) << cpu.status().toString();
+  DeviceInfo info = (*cpu)->info();
   EXPECT_EQ(info.backend, "cpu");
   EXPECT_NE(info.detail.find("threads"), std::string::npos);
   StatusOr<std::vector<DeviceInfo>> devices = probeCudaDevices();

@@ -6,9 +6,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
+#include <tuple>
 
 namespace steer::kernels {
 namespace {
@@ -18,10 +21,23 @@ struct Shape {
   DType dtype;
 };
 
-class Linear : public testing::TestWithParam<Shape> {};
+/// Runs a test on one kernel path and restores the default afterwards.
+class OnPath {
+public:
+  explicit OnPath(Isa isa) { setActiveIsa(isa); }
+  ~OnPath() { setActiveIsa(defaultIsa()); }
+};
+
+std::vector<Isa> pathsHere() { return supportedIsas(); }
+
+std::string pathName(Isa isa) { return isaName(isa); }
+
+class Linear : public testing::TestWithParam<std::tuple<Shape, Isa>> {};
 
 TEST_P(Linear, MatchesDoublePrecision) {
-  const Shape s = GetParam();
+  const Shape s = std::get<0>(GetParam());
+  OnPath path(std::get<1>(GetParam()));
+  ASSERT_EQ(activeIsa(), std::get<1>(GetParam()));
   std::mt19937 rng(3);
   std::normal_distribution<float> dist;
   std::vector<float> x(s.m * s.k), wf(s.n * s.k);
@@ -59,18 +75,99 @@ TEST_P(Linear, MatchesDoublePrecision) {
   std::vector<float> y1(s.n);
   linear(x.data(), 1, s.k, {wbytes.data(), s.dtype}, s.n, y1.data(), s.n);
   EXPECT_EQ(0, std::memcmp(y1.data(), y.data(), s.n * sizeof(float)));
+
+  // Weights packed once (what the CPU device keeps) give the same bits as
+  // weights packed for the call, with y written into a wider row stride.
+  PackedWeights packed({wbytes.data(), s.dtype}, s.n, s.k);
+  ASSERT_TRUE(packed.ok());
+  const int64_t ldy = s.n + 3;
+  std::vector<float> y2(s.m * ldy, -7.0f);
+  linear(x.data(), s.m, s.k, {wbytes.data(), s.dtype}, s.n, y2.data(), ldy,
+         &packed);
+  for (int64_t i = 0; i < s.m; ++i) {
+    EXPECT_EQ(0, std::memcmp(&y2[i * ldy], &y[i * s.n], s.n * sizeof(float)))
+        << "row " << i;
+    for (int64_t j = s.n; j < ldy; ++j)
+      EXPECT_EQ(y2[i * ldy + j], -7.0f) << "wrote past column n";
+  }
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, Linear,
-                         testing::Values(Shape{1, 64, 9, DType::kBF16},
-                                         Shape{5, 96, 33, DType::kBF16},
-                                         Shape{17, 128, 70, DType::kBF16},
-                                         Shape{33, 768, 100, DType::kBF16},
-                                         Shape{7, 37, 13, DType::kF32},
-                                         Shape{20, 64, 64, DType::kF32},
-                                         Shape{3, 80, 21, DType::kF16}));
+const Shape kShapes[] = {
+    {1, 64, 9, DType::kBF16},   {5, 96, 33, DType::kBF16},
+    {17, 128, 70, DType::kBF16}, {33, 768, 100, DType::kBF16},
+    {75, 256, 1280, DType::kBF16}, {7, 37, 13, DType::kF32},
+    {20, 64, 64, DType::kF32},  {3, 80, 21, DType::kF16},
+    {9, 31, 47, DType::kF16}};
 
-TEST(SumExp, MatchesDouble) {
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, Linear,
+    testing::Combine(testing::ValuesIn(kShapes), testing::ValuesIn(pathsHere())),
+    [](const testing::TestParamInfo<std::tuple<Shape, Isa>> &i) {
+      const Shape &s = std::get<0>(i.param);
+      return "m" + std::to_string(s.m) + "_k" + std::to_string(s.k) + "_n" +
+             std::to_string(s.n) + "_" + std::string(dtypeName(s.dtype)) + "_" +
+             pathName(std::get<1>(i.param));
+    });
+
+// Both vector paths with fused multiply-add compute each output as the
+// same chain over k, so they agree bit for bit; the portable path (no
+// FMA in the baseline ISA) only within rounding.
+TEST(Linear, Avx2AndAvx512GiveTheSameBits) {
+  auto paths = supportedIsas();
+  auto has = [&](Isa i) {
+    return std::find(paths.begin(), paths.end(), i) != paths.end();
+  };
+  if (!has(Isa::kAvx2) || !has(Isa::kAvx512))
+    GTEST_SKIP() << "this CPU does not run both the AVX2 and AVX-512 paths";
+  std::mt19937 rng(11);
+  std::normal_distribution<float> dist;
+  const int64_t m = 19, k = 300, n = 77;
+  std::vector<float> x(m * k);
+  std::vector<uint16_t> w(n * k);
+  for (float &v : x)
+    v = dist(rng);
+  for (uint16_t &v : w)
+    v = floatToBf16(dist(rng) * 0.05f);
+  std::vector<float> a(m * n), b(m * n);
+  {
+    OnPath path(Isa::kAvx2);
+    linear(x.data(), m, k, {w.data(), DType::kBF16}, n, a.data(), n);
+  }
+  {
+    OnPath path(Isa::kAvx512);
+    linear(x.data(), m, k, {w.data(), DType::kBF16}, n, b.data(), n);
+  }
+  EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
+}
+
+TEST(Isa, ParsesEveryPathAndRefusesOnesThisCpuLacks) {
+  auto here = supportedIsas();
+  ASSERT_FALSE(here.empty());
+  EXPECT_EQ(here.back(), Isa::kPortable);
+  for (Isa i : {Isa::kAmx, Isa::kAvx512, Isa::kAvx2, Isa::kPortable}) {
+    auto parsed = parseIsa(isaName(i));
+    if (std::find(here.begin(), here.end(), i) != here.end()) {
+      ASSERT_TRUE(parsed.ok()) << parsed.status().toString();
+      EXPECT_EQ(*parsed, i);
+    } else {
+      ASSERT_FALSE(parsed.ok());
+      EXPECT_EQ(parsed.status().code(), StatusCode::kUnsupported);
+      EXPECT_NE(parsed.status().message().find("it runs: "),
+                std::string::npos)
+          << parsed.status().toString();
+    }
+  }
+  auto bad = parseIsa("avx1024");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("amx, avx512, avx2, portable"),
+            std::string::npos);
+}
+
+class Reductions : public testing::TestWithParam<Isa> {};
+
+TEST_P(Reductions, SumExpMaxDotAxpyAndWidening) {
+  OnPath path(GetParam());
   std::mt19937 rng(5);
   std::normal_distribution<float> dist(0.0f, 6.0f);
   std::vector<float> v(100003);
@@ -82,7 +179,49 @@ TEST(SumExp, MatchesDouble) {
   for (float x : v)
     ref += std::exp(double(x) - mx);
   EXPECT_NEAR(sumExp(v.data(), v.size(), mx), ref, 1e-5 * ref);
+  EXPECT_EQ(maxValue(v.data(), v.size()), mx);
+  EXPECT_EQ(argMax(v.data(), v.size()),
+            std::max_element(v.begin(), v.end()) - v.begin());
+
+  std::vector<float> a(1001), b(1001), y(1001, 1.0f);
+  double dref = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    a[i] = dist(rng);
+    b[i] = dist(rng);
+    dref += double(a[i]) * b[i];
+  }
+  EXPECT_NEAR(dot(a.data(), b.data(), 1001), dref, 1e-4 * std::abs(dref) + 1e-3);
+  axpy(0.5f, a.data(), y.data(), 1001);
+  for (size_t i = 0; i < y.size(); ++i)
+    ASSERT_EQ(y[i], 1.0f + 0.5f * a[i]);
+
+  // Widening is exact for every dtype, f16 subnormals, infinities and
+  // NaN included.
+  const uint16_t halves[] = {0x0000, 0x8000, 0x0001, 0x03ff, 0x0400, 0x3c00,
+                             0xc000, 0x7bff, 0x7c00, 0xfc00, 0x3555, 0x1234,
+                             0x8001, 0x5640, 0x0200, 0x7e00, 0x2e66};
+  constexpr int64_t nh = sizeof(halves) / sizeof(halves[0]);
+  std::vector<float> wide(nh);
+  loadRow({halves, DType::kF16}, nh, 0, wide.data());
+  for (int64_t i = 0; i < nh; ++i) {
+    if (std::isnan(f16ToFloat(halves[i])))
+      EXPECT_TRUE(std::isnan(wide[i]));
+    else
+      EXPECT_EQ(wide[i], f16ToFloat(halves[i])) << std::hex << halves[i];
+  }
+  loadRow({halves, DType::kBF16}, nh, 0, wide.data());
+  for (int64_t i = 0; i < nh; ++i) {
+    if (std::isnan(bf16ToFloat(halves[i])))
+      EXPECT_TRUE(std::isnan(wide[i]));
+    else
+      EXPECT_EQ(wide[i], bf16ToFloat(halves[i])) << std::hex << halves[i];
+  }
 }
+
+INSTANTIATE_TEST_SUITE_P(Paths, Reductions, testing::ValuesIn(pathsHere()),
+                         [](const testing::TestParamInfo<Isa> &i) {
+                           return pathName(i.param);
+                         });
 
 } // namespace
 } // namespace steer::kernels

@@ -20,7 +20,12 @@ namespace {
 
 int runDevices() {
   auto cpu = steer::hal::createCpuDevice();
-  steer::hal::DeviceInfo info = cpu->info();
+  if (!cpu.ok()) {
+    std::fprintf(stderr, "steer-run: error: %s\n",
+                 cpu.status().toString().c_str());
+    return 1;
+  }
+  steer::hal::DeviceInfo info = (*cpu)->info();
   std::printf("cpu:  %s (%s)\n", info.name.c_str(), info.detail.c_str());
   auto cuda = steer::hal::probeCudaDevices();
   if (!cuda.ok()) {

@@ -117,7 +117,10 @@ Engine::create(const Checkpoint &ckpt, std::unique_ptr<hal::Device> device) {
   STEER_RETURN_IF_ERROR(checkWeightsFinite(ckpt));
   std::unique_ptr<Engine> e(new Engine());
   e->config_ = ckpt.config();
-  e->device_ = device ? std::move(device) : hal::createCpuDevice();
+  if (!device) {
+    STEER_ASSIGN_OR_RETURN(device, hal::createCpuDevice());
+  }
+  e->device_ = std::move(device);
   const ModelConfig &c = e->config_;
   hal::Device &dev = *e->device_;
   // Bound with the shape the layout table gives each tensor: [rows, cols]

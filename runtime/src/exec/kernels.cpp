@@ -1,16 +1,17 @@
 //===- kernels.cpp - CPU kernels of the Steerling forward -----------------===//
 #include "steer/exec/kernels.h"
 
+#include "kernels_isa.h"
+
 #include <omp.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
-
-#define STEER_CLONES                                                           \
-  __attribute__((target_clones("arch=x86-64-v4", "avx2,fma", "default")))
 
 namespace steer::kernels {
 
@@ -23,160 +24,230 @@ namespace {
 
 int gThreads = 0;
 
-inline float loadBf16(const uint16_t *p, int64_t i) {
-  uint32_t bits = static_cast<uint32_t>(p[i]) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
+bool cpuHas(Isa isa) {
+  switch (isa) {
+  case Isa::kPortable:
+    return true;
+#if defined(__x86_64__)
+  case Isa::kAvx2:
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+           __builtin_cpu_supports("f16c");
+  case Isa::kAvx512:
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") &&
+           __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("avx512vl") && cpuHas(Isa::kAvx2);
+  case Isa::kAmx:
+    return cpuHas(Isa::kAvx512) && amxUsable();
+#endif
+  default:
+    return false;
+  }
 }
 
-/// Widens `n` elements of a stored row to float32.
-STEER_CLONES void widen(const void *src, DType t, int64_t n, float *out) {
-  if (t == DType::kF32) {
+const isa::Table &tableFor(Isa i) {
+#if defined(__x86_64__)
+  if (i == Isa::kAvx512 || i == Isa::kAmx)
+    return isa::avx512::table();
+  if (i == Isa::kAvx2)
+    return isa::avx2::table();
+#endif
+  (void)i;
+  return isa::portable::table();
+}
+
+Isa bestIsa() {
+  for (Isa i : {Isa::kAmx, Isa::kAvx512, Isa::kAvx2})
+    if (cpuHas(i))
+      return i;
+  return Isa::kPortable;
+}
+
+/// The path in use: STEER_ISA when it names one this CPU runs (an invalid
+/// value is reported by isaFromEnvironment(), which the CPU device calls
+/// before any kernel runs), otherwise the widest.
+struct Active {
+  Isa isa;
+  const isa::Table *table;
+};
+Active &active() {
+  static Active a = [] {
+    Isa i = defaultIsa();
+    return Active{i, &tableFor(i)};
+  }();
+  return a;
+}
+
+const isa::Table &kt() { return *active().table; }
+
+void widen(const void *src, DType t, int64_t n, float *out) {
+  if (t == DType::kF32)
     std::memcpy(out, src, n * sizeof(float));
-  } else if (t == DType::kBF16) {
-    const auto *p = static_cast<const uint16_t *>(src);
-    for (int64_t i = 0; i < n; ++i) {
-      uint32_t bits = static_cast<uint32_t>(p[i]) << 16;
-      std::memcpy(&out[i], &bits, 4);
-    }
-  } else {
-    const auto *p = static_cast<const uint16_t *>(src);
-    for (int64_t i = 0; i < n; ++i)
-      out[i] = f16ToFloat(p[i]);
-  }
+  else if (t == DType::kBF16)
+    kt().widenBf16(static_cast<const uint16_t *>(src), n, out);
+  else
+    kt().widenF16(static_cast<const uint16_t *>(src), n, out);
 }
 
 const void *rowPtr(WeightRef w, int64_t k, int64_t row) {
   return static_cast<const uint8_t *>(w.data) + row * k * dtypeSize(w.dtype);
 }
 
-using v16 = float __attribute__((vector_size(64)));
+} // namespace
 
-/// 64-byte aligned float scratch.
-struct Aligned {
-  float *p = nullptr;
-  explicit Aligned(size_t n) {
-    p = static_cast<float *>(std::aligned_alloc(64, ((n * 4 + 63) / 64) * 64));
+const char *isaName(Isa i) {
+  switch (i) {
+  case Isa::kPortable:
+    return "portable";
+  case Isa::kAvx2:
+    return "avx2";
+  case Isa::kAvx512:
+    return "avx512";
+  case Isa::kAmx:
+    return "amx";
   }
-  ~Aligned() { std::free(p); }
-  Aligned(const Aligned &) = delete;
-  Aligned &operator=(const Aligned &) = delete;
-};
-
-using v8 = float __attribute__((vector_size(32)));
-using v4 = float __attribute__((vector_size(16)));
-
-/// Lanes summed by a fixed tree (halves, then quarters...), so a value never
-/// depends on which tile computed it.
-inline float hsum(v16 v) {
-  v8 a = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
-         __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
-  v4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) +
-         __builtin_shufflevector(a, a, 4, 5, 6, 7);
-  return (b[0] + b[2]) + (b[1] + b[3]);
+  return "?";
 }
 
-/// The register tile: R x rows against 4 widened weight rows, 16 lanes of K
-/// at a time, one accumulator vector per output. kp is K padded to 16 (the
-/// padding is zero in both operands).
-template <int R>
-STEER_CLONES void tile(const float *x, int64_t ldx, const float *w, int64_t kp,
-                       float *y, int64_t ldy) {
-  v16 acc[R][4];
-  for (int a = 0; a < R; ++a)
-    for (int b = 0; b < 4; ++b)
-      acc[a][b] = v16{};
-  for (int64_t t = 0; t < kp; t += 16) {
-    v16 wv[4];
-    for (int b = 0; b < 4; ++b)
-      wv[b] = *reinterpret_cast<const v16 *>(w + b * kp + t);
-    for (int a = 0; a < R; ++a) {
-      v16 xv = *reinterpret_cast<const v16 *>(x + a * ldx + t);
-      for (int b = 0; b < 4; ++b)
-        acc[a][b] += xv * wv[b];
-    }
-  }
-  for (int a = 0; a < R; ++a)
-    for (int b = 0; b < 4; ++b)
-      y[a * ldy + b] = hsum(acc[a][b]);
+std::vector<Isa> supportedIsas() {
+  std::vector<Isa> out;
+  for (Isa i : {Isa::kAmx, Isa::kAvx512, Isa::kAvx2, Isa::kPortable})
+    if (cpuHas(i))
+      out.push_back(i);
+  return out;
 }
 
-/// Rows per register tile (4 x 4 accumulators; 6 x 4 measured no faster
-/// on this machine).
-constexpr int kRows = 4;
-
-/// Computes output columns [n0, n1) (a multiple of 4 wide, except at n) for
-/// all rows; `rowOf(j)` maps an output column to a weight row.
-template <typename RowOf>
-void linearColumns(const float *xp, int64_t m, int64_t k, int64_t kp,
-                   WeightRef w, RowOf rowOf, int64_t n, int64_t n0, int64_t n1,
-                   float *y, int64_t ldy) {
-  Aligned wr(4 * kp);
-  float out[kRows * 4];
-  for (int64_t j = n0; j < n1; j += 4) {
-    const int64_t cols = std::min<int64_t>(4, n - j);
-    for (int b = 0; b < 4; ++b) {
-      float *dst = wr.p + b * kp;
-      // Missing columns repeat the last row; their outputs are dropped.
-      widen(rowPtr(w, k, rowOf(j + std::min<int64_t>(b, cols - 1))), w.dtype, k,
-            dst);
-      std::fill(dst + k, dst + kp, 0.0f);
+StatusOr<Isa> parseIsa(std::string_view name) {
+  std::string here;
+  for (Isa i : supportedIsas())
+    here += std::string(here.empty() ? "" : ", ") + isaName(i);
+  for (Isa i : {Isa::kAmx, Isa::kAvx512, Isa::kAvx2, Isa::kPortable})
+    if (name == isaName(i)) {
+      if (!cpuHas(i))
+        return makeError(StatusCode::kUnsupported, "STEER_ISA=", name,
+                         ": this CPU cannot run the ", name,
+                         " path; it runs: ", here);
+      return i;
     }
-    int64_t i = 0;
-    for (; i + kRows <= m; i += kRows) {
-      tile<kRows>(xp + i * kp, kp, wr.p, kp, out, 4);
-      for (int a = 0; a < kRows; ++a)
-        std::memcpy(y + (i + a) * ldy + j, out + a * 4, cols * sizeof(float));
-    }
-    for (; i < m; ++i) {
-      tile<1>(xp + i * kp, kp, wr.p, kp, out, 4);
-      std::memcpy(y + i * ldy + j, out, cols * sizeof(float));
-    }
-  }
+  return makeError(StatusCode::kInvalidArgument, "STEER_ISA=", name,
+                   ": not a kernel path; use one of amx, avx512, avx2, "
+                   "portable (this CPU runs: ",
+                   here, ")");
 }
 
-STEER_CLONES float dot1(const float *x, const float *w, int64_t k) {
-  constexpr int L = 16;
-  float a[L] = {};
-  int64_t t = 0;
-  for (; t + L <= k; t += L)
-    for (int l = 0; l < L; ++l)
-      a[l] += x[t + l] * w[t + l];
-  for (int l = 0; t + l < k; ++l)
-    a[l] += x[t + l] * w[t + l];
-  float s = 0;
-  for (int l = 0; l < L; ++l)
-    s += a[l];
-  return s;
+StatusOr<Isa> isaFromEnvironment() {
+  const char *env = std::getenv("STEER_ISA");
+  if (!env || !*env)
+    return bestIsa();
+  return parseIsa(env);
 }
 
-template <typename RowOf>
-void linearImpl(const float *x, int64_t m, int64_t k, WeightRef w, RowOf rowOf,
-                int64_t n, float *y, int64_t ldy) {
-  if (m <= 0 || n <= 0)
+Isa activeIsa() { return active().isa; }
+
+Isa defaultIsa() {
+  auto env = isaFromEnvironment();
+  return env.ok() ? *env : bestIsa();
+}
+
+void setActiveIsa(Isa i) {
+  if (!cpuHas(i))
+    i = bestIsa();
+  active() = Active{i, &tableFor(i)};
+}
+
+PackedWeights::PackedWeights(WeightRef w, int64_t n, int64_t k) : n_(n), k_(k) {
+  bf16_ = w.dtype == DType::kBF16;
+  const int64_t panels = (n + isa::kPanel - 1) / isa::kPanel;
+  const size_t elem = bf16_ ? 2 : 4;
+  const size_t bytes = static_cast<size_t>(panels * isa::kPanel * k) * elem;
+  data_.reset(static_cast<uint8_t *>(
+      std::aligned_alloc(64, (bytes + 63) / 64 * 64)));
+  if (!data_)
     return;
-  // x padded to 16-float rows, 64-byte aligned, zeros past k.
-  const int64_t kp = (k + 15) / 16 * 16;
-  Aligned xp(m * kp);
-  for (int64_t i = 0; i < m; ++i) {
-    std::memcpy(xp.p + i * kp, x + i * k, k * sizeof(float));
-    std::fill(xp.p + i * kp + k, xp.p + (i + 1) * kp, 0.0f);
+  const int nt = n * k < (int64_t(1) << 20) ? 1 : threads();
+  // Column c of panel p is row j = 16p + c of w; each panel [k][16] is
+  // small enough to stay in L1 while its 16 rows are copied in.
+  auto packAs = [&](auto *dst, auto rowOf) {
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t p = 0; p < panels; ++p) {
+      auto *panel = dst + p * k * isa::kPanel;
+      for (int64_t c = 0; c < isa::kPanel; ++c) {
+        const int64_t j = p * isa::kPanel + c;
+        if (j >= n) {
+          for (int64_t t = 0; t < k; ++t)
+            panel[t * isa::kPanel + c] = 0;
+          continue;
+        }
+        rowOf(j, panel + c);
+      }
+    }
+  };
+  if (bf16_) {
+    const auto *src = static_cast<const uint16_t *>(w.data);
+    packAs(reinterpret_cast<uint16_t *>(data_.get()),
+           [&](int64_t j, uint16_t *out) {
+             const uint16_t *row = src + j * k;
+             for (int64_t t = 0; t < k; ++t)
+               out[t * isa::kPanel] = row[t];
+           });
+  } else if (w.dtype == DType::kF32) {
+    const auto *src = static_cast<const float *>(w.data);
+    packAs(reinterpret_cast<float *>(data_.get()),
+           [&](int64_t j, float *out) {
+             const float *row = src + j * k;
+             for (int64_t t = 0; t < k; ++t)
+               out[t * isa::kPanel] = row[t];
+           });
+  } else {
+    const auto *src = static_cast<const uint16_t *>(w.data);
+    const isa::Table &tab = kt();
+    packAs(reinterpret_cast<float *>(data_.get()),
+           [&](int64_t j, float *out) {
+             thread_local std::vector<float> row;
+             row.resize(k);
+             tab.widenF16(src + j * k, k, row.data());
+             for (int64_t t = 0; t < k; ++t)
+               out[t * isa::kPanel] = row[t];
+           });
   }
+}
+
+size_t PackedWeights::bytes() const {
+  const int64_t panels = (n_ + isa::kPanel - 1) / isa::kPanel;
+  return static_cast<size_t>(panels * isa::kPanel * k_) * (bf16_ ? 2 : 4);
+}
+
+namespace {
+
+void linearPacked(const float *x, int64_t m, int64_t k,
+                  const PackedWeights &pw, float *y, int64_t ldy) {
+  const int64_t n = pw.rows(), panels = (n + isa::kPanel - 1) / isa::kPanel;
   // Small products run on one thread: waking the pool costs more than it
-  // saves. Columns are split in multiples of 4 so that tiling never depends
-  // on the thread count.
-  int nt = m * n * k < (int64_t(1) << 20)
-               ? 1
-               : std::max(1, std::min<int>(threads(),
-                                           static_cast<int>((n + 63) / 64)));
-  int64_t groups = (n + 3) / 4;
+  // saves. Each output is the same multiply-add chain whichever thread
+  // computes it, so the split never changes a value.
+  const int nt =
+      m * n * k < (int64_t(1) << 20)
+          ? 1
+          : std::max(1, std::min<int>(threads(),
+                                      static_cast<int>((panels + 1) / 2)));
+  const isa::Table &t = kt();
 #pragma omp parallel num_threads(nt)
   {
-    int id = omp_get_thread_num(), cnt = omp_get_num_threads();
-    int64_t g0 = groups * id / cnt, g1 = groups * (id + 1) / cnt;
-    linearColumns(xp.p, m, k, kp, w, rowOf, n, g0 * 4, std::min(n, g1 * 4), y,
-                  ldy);
+    const int id = omp_get_thread_num(), cnt = omp_get_num_threads();
+    // Even panel boundaries: the AVX-512 tile covers two panels.
+    const int64_t pairs = (panels + 1) / 2;
+    const int64_t p0 = std::min(panels, pairs * id / cnt * 2),
+                  p1 = std::min(panels, pairs * (id + 1) / cnt * 2);
+    if (p0 < p1) {
+      if (pw.isBf16())
+        t.gemmBf16(x, m, k, static_cast<const uint16_t *>(pw.data()), n, p0,
+                   p1, y, ldy);
+      else
+        t.gemmF32(x, m, k, static_cast<const float *>(pw.data()), n, p0, p1,
+                  y, ldy);
+    }
   }
 }
 
@@ -243,86 +314,38 @@ const char *linearVariant(DType dtype, int64_t n, int64_t k, bool matrixUnit) {
 }
 
 void linear(const float *x, int64_t m, int64_t k, WeightRef w, int64_t n,
-            float *y, int64_t ldy) {
-  // The choice depends only on the machine and the shape, never on the row
+            float *y, int64_t ldy, const PackedWeights *packed) {
+  if (m <= 0 || n <= 0)
+    return;
+  // The choice depends only on the path and the shape, never on the row
   // count, so a row's value is the same in every call.
-  if (amxShape(w.dtype, n, k) && amxUsable()) {
+  if (activeIsa() == Isa::kAmx && amxShape(w.dtype, n, k)) {
     int nt = m * n * k < (int64_t(1) << 22) ? 1 : threads();
     linearAmxBf16(x, m, k, static_cast<const uint16_t *>(w.data), n, y, ldy,
                   nt);
     return;
   }
-  linearImpl(
-      x, m, k, w, [](int64_t j) { return j; }, n, y, ldy);
-}
-
-
-float dot(const float *a, const float *b, int64_t n) { return dot1(a, b, n); }
-
-namespace {
-/// exp(x) for x <= 0, 16 lanes at a time in float32: 2^k * p(r) with
-/// k = round(x / ln 2) (by the 1.5 * 2^23 trick), r = x - k ln 2 in two
-/// parts, and a degree-6 polynomial (relative error < 2e-7); lanes below
-/// -87 (and -inf) give 0.
-[[gnu::always_inline]] inline v16 expNonPositive(v16 x) {
-  const v16 big = v16{} + 12582912.0f; // 1.5 * 2^23
-  v16 lo = v16{} - 87.0f;
-  v16 xc = x > lo ? x : lo; // keep the arithmetic finite
-  v16 k = (xc * 1.44269504088896341f + big) - big;
-  v16 r = (xc - k * 0.693359375f) + k * 2.12194440e-4f;
-  v16 p = v16{} + 1.0f / 720.0f;
-  p = p * r + 1.0f / 120.0f;
-  p = p * r + 1.0f / 24.0f;
-  p = p * r + 1.0f / 6.0f;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  using vi = int32_t __attribute__((vector_size(64)));
-  vi bits = (__builtin_convertvector(k, vi) + 127) << 23;
-  v16 scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  v16 zero = v16{};
-  return x > lo ? p * scale : zero;
-}
-} // namespace
-
-STEER_CLONES float sumExp(const float *x, int64_t n, float shift) {
-  v16 acc = v16{};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    v16 v;
-    std::memcpy(&v, x + i, sizeof(v));
-    acc += expNonPositive(v - shift);
+  if (packed && packed->rows() == n && packed->cols() == k) {
+    linearPacked(x, m, k, *packed, y, ldy);
+    return;
   }
-  if (i < n) {
-    v16 v = v16{} - INFINITY; // exp(-inf) = 0 in the unused lanes
-    std::memcpy(&v, x + i, (n - i) * sizeof(float));
-    acc += expNonPositive(v - shift);
-  }
-  return hsum(acc);
+  PackedWeights once(w, n, k);
+  linearPacked(x, m, k, once, y, ldy);
 }
 
-STEER_CLONES float maxValue(const float *x, int64_t n) {
-  // Four independent accumulators: a single running maximum is one long
-  // dependency chain (a compare's latency per element).
-  v16 acc[4];
-  for (v16 &a : acc)
-    a = v16{} - INFINITY;
-  int64_t i = 0;
-  for (; i + 64 <= n; i += 64)
-    for (int j = 0; j < 4; ++j) {
-      v16 v;
-      std::memcpy(&v, x + i + 16 * j, sizeof(v));
-      acc[j] = v > acc[j] ? v : acc[j];
-    }
-  float best = -INFINITY;
-  for (const v16 &a : acc)
-    for (int j = 0; j < 16; ++j)
-      best = std::max(best, a[j]);
-  for (; i < n; ++i)
-    best = std::max(best, x[i]);
-  return best;
+bool linearUsesPacked(DType dtype, int64_t n, int64_t k) {
+  return !(activeIsa() == Isa::kAmx && amxShape(dtype, n, k));
 }
+
+float dot(const float *a, const float *b, int64_t n) {
+  return kt().dot(a, b, n);
+}
+
+float sumExp(const float *x, int64_t n, float shift) {
+  return kt().sumExp(x, n, shift);
+}
+
+float maxValue(const float *x, int64_t n) { return kt().maxValue(x, n); }
 
 int64_t argMax(const float *x, int64_t n) {
   const float best = maxValue(x, n);
@@ -332,19 +355,19 @@ int64_t argMax(const float *x, int64_t n) {
   return 0;
 }
 
-STEER_CLONES void axpy(float a, const float *x, float *y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i)
-    y[i] += a * x[i];
+void axpy(float a, const float *x, float *y, int64_t n) {
+  kt().axpy(a, x, y, n);
 }
 
 void rmsNorm(float *x, int64_t m, int64_t d, int64_t stride, WeightRef weight,
              double eps) {
   std::vector<float> wv(d);
   widen(weight.data, weight.dtype, d, wv.data());
+  const isa::Table &t = kt();
   for (int64_t i = 0; i < m; ++i) {
     float *row = x + i * stride;
     // Mean of squares in float32 as the reference (x.float().pow(2).mean()).
-    float ss = dot1(row, row, d);
+    float ss = t.dot(row, row, d);
     float inv =
         1.0f / std::sqrt(ss / static_cast<float>(d) + static_cast<float>(eps));
     for (int64_t j = 0; j < d; ++j)
@@ -379,30 +402,15 @@ void blockCausalAttention(const float *q, const float *k, const float *v,
 #pragma omp parallel num_threads(nt)
   {
     std::vector<float> scores(total);
-    std::vector<float> acc(hd);
+    const isa::Table &t = kt();
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < rows * nHead; ++task) {
       const int64_t i = task / nHead, h = task % nHead, kvh = h / group;
       const int64_t qpos = r0 + i;
       const int64_t kEnd = std::min(total, (qpos / block + 1) * block);
-      const float *qi = q + i * qStride + h * hd;
-      float mx = -INFINITY;
-      for (int64_t j = 0; j < kEnd; ++j) {
-        scores[j] = dot1(qi, k + j * kvStride + kvh * hd, hd) * scale;
-        mx = std::max(mx, scores[j]);
-      }
-      float sum = 0;
-      for (int64_t j = 0; j < kEnd; ++j) {
-        scores[j] = std::exp(scores[j] - mx);
-        sum += scores[j];
-      }
-      std::fill(acc.begin(), acc.end(), 0.0f);
-      for (int64_t j = 0; j < kEnd; ++j)
-        axpy(scores[j], v + j * kvStride + kvh * hd, acc.data(), hd);
-      float inv = 1.0f / sum;
-      float *o = out + i * qStride + h * hd;
-      for (int64_t d = 0; d < hd; ++d)
-        o[d] = acc[d] * inv;
+      t.attend(q + i * qStride + h * hd, k + kvh * hd, v + kvh * hd, kEnd,
+               kvStride, hd, scale, scores.data(),
+               out + i * qStride + h * hd);
     }
   }
 }

@@ -85,6 +85,11 @@ struct Weight {
   const void *data = nullptr;
   DType dtype = DType::kF32;
   int64_t rows = 0, cols = 0;
+  /// The binding device's name for what it keeps of this weight (the CPU
+  /// device: its packed copy, made at the first linear layer that reads
+  /// it); unique per bindWeight call, never reused, so a weight bound
+  /// again at the same address never meets a stale copy.
+  uint64_t handle = 0;
   bool present() const { return data != nullptr; }
 };
 
@@ -231,8 +236,9 @@ protected:
 };
 
 /// The CPU device: host memory, the kernels of exec/kernels.h (each ISA's
-/// path chosen at run time), OpenMP threads.
-std::unique_ptr<Device> createCpuDevice();
+/// path chosen at run time; STEER_ISA forces one), OpenMP threads. Fails
+/// when STEER_ISA names a path this CPU cannot run.
+StatusOr<std::unique_ptr<Device>> createCpuDevice();
 
 /// Probes the CUDA driver (libcuda.so.1) at run time and lists its devices.
 /// kUnavailable, with the reason, when there is no driver or no device.

@@ -14,6 +14,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <atomic>
+#include <map>
+#include <mutex>
 #include <numeric>
 
 namespace steer::hal {
@@ -74,18 +77,40 @@ bool positionListed(const WeightIntervention &iv, int64_t pos) {
 }
 
 class CpuDevice final : public Device {
+  /// Each weight's packed copy for linear layers, built at its first use
+  /// (tables read by row, such as an embedding, are never packed unless a
+  /// layer also multiplies by them, as a tied lm_head does).
+  std::mutex packMutex_;
+  std::map<uint64_t, std::unique_ptr<kernels::PackedWeights>> packed_;
+  /// Handles are unique in the process, across devices.
+  static inline std::atomic<uint64_t> nextHandle_{1};
+
+  /// The packed copy of a bound weight (null for one not bound here: it is
+  /// packed for each call).
+  StatusOr<const kernels::PackedWeights *> packedFor(const Weight &w) {
+    std::lock_guard<std::mutex> lock(packMutex_);
+    if (w.handle == 0)
+      return nullptr;
+    auto &slot = packed_[w.handle];
+    if (!slot) {
+      auto p = std::make_unique<kernels::PackedWeights>(ref(w), w.rows, w.cols);
+      if (!p->ok())
+        return makeError(StatusCode::kUnavailable,
+                         "cpu device: no memory to pack a [", w.rows, ", ",
+                         w.cols, "] weight for the matrix kernels");
+      slot = std::move(p);
+    }
+    return slot.get();
+  }
+
 public:
   DeviceInfo info() const override {
-    std::string detail = std::to_string(kernels::threads()) + " threads";
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2"))
-      detail += ", avx2";
-    if (__builtin_cpu_supports("fma"))
-      detail += ", fma";
-    if (__builtin_cpu_supports("avx512f"))
-      detail += ", avx512f";
-#endif
+    std::string detail = std::to_string(kernels::threads()) + " threads, " +
+                         kernels::isaName(kernels::activeIsa()) +
+                         " path (runs:";
+    for (kernels::Isa i : kernels::supportedIsas())
+      detail += std::string(" ") + kernels::isaName(i);
+    detail += ")";
     return {"cpu", cpuModelName(), detail, 0};
   }
 
@@ -99,7 +124,7 @@ public:
     if (!data || rows < 0 || cols < 0)
       return makeError(StatusCode::kInvalidArgument,
                        "cpu device: a weight needs data and a shape");
-    return Weight{data, dtype, rows, cols};
+    return Weight{data, dtype, rows, cols, nextHandle_.fetch_add(1)};
   }
 
   Status upload(const float *host, float *dst, int64_t n) override {
@@ -136,7 +161,11 @@ public:
       return makeError(StatusCode::kInvalidArgument, "linear: input width ",
                        k, " and output stride ", ldy, " do not fit a [",
                        w.rows, ", ", w.cols, "] weight");
-    kernels::linear(x, m, k, ref(w), w.rows, y, ldy);
+    const kernels::PackedWeights *packed = nullptr;
+    if (kernels::linearUsesPacked(w.dtype, w.rows, k)) {
+      STEER_ASSIGN_OR_RETURN(packed, packedFor(w));
+    }
+    kernels::linear(x, m, k, ref(w), w.rows, y, ldy, packed);
     return okStatus();
   }
 
@@ -202,6 +231,10 @@ public:
   Status mlpActivation(const float *fc, int64_t m, int64_t h, MlpType type,
                        Activation activation, float *act) override {
     const int64_t width = type == MlpType::kSwiGLU ? 2 * h : h;
+    // Rows are independent; each value is the same whichever thread
+    // computes it.
+#pragma omp parallel for num_threads(kernels::threads()) schedule(static) \
+    if (m * h >= (int64_t(1) << 15))
     for (int64_t i = 0; i < m; ++i) {
       const float *f = &fc[i * width];
       float *a = &act[i * h];
@@ -510,8 +543,11 @@ Status CpuDevice::unknownHead(const UnknownHeadSpec &k, const float *hidden,
 
 } // namespace
 
-std::unique_ptr<Device> createCpuDevice() {
-  return std::make_unique<CpuDevice>();
+StatusOr<std::unique_ptr<Device>> createCpuDevice() {
+  // An invalid STEER_ISA is an error here, before any kernel runs; the
+  // kernels themselves would fall back to the widest path.
+  STEER_RETURN_IF_ERROR(kernels::isaFromEnvironment().status());
+  return std::unique_ptr<Device>(std::make_unique<CpuDevice>());
 }
 
 } // namespace steer::hal
