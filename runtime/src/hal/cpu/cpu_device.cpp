@@ -157,15 +157,22 @@ public:
 
   Status linear(const float *x, int64_t m, int64_t k, const Weight &w,
                 float *y, int64_t ldy) override {
-    if (w.cols != k || ldy < w.rows || m < 0)
+    return linearRows(x, m, k, w, w.rows, y, ldy);
+  }
+
+  /// The first n outputs of a linear layer (a concept head's weights may
+  /// hold padding rows past its concepts).
+  Status linearRows(const float *x, int64_t m, int64_t k, const Weight &w,
+                    int64_t n, float *y, int64_t ldy) {
+    if (w.cols != k || n > w.rows || ldy < n || m < 0)
       return makeError(StatusCode::kInvalidArgument, "linear: input width ",
-                       k, " and output stride ", ldy, " do not fit a [",
-                       w.rows, ", ", w.cols, "] weight");
+                       k, ", ", n, " outputs and output stride ", ldy,
+                       " do not fit a [", w.rows, ", ", w.cols, "] weight");
     const kernels::PackedWeights *packed = nullptr;
-    if (kernels::linearUsesPacked(w.dtype, w.rows, k)) {
+    if (kernels::linearUsesPacked(w.dtype, n, k)) {
       STEER_ASSIGN_OR_RETURN(packed, packedFor(w));
     }
-    kernels::linear(x, m, k, ref(w), w.rows, y, ldy, packed);
+    kernels::linear(x, m, k, ref(w), n, y, ldy, packed);
     return okStatus();
   }
 
@@ -362,7 +369,8 @@ Status CpuDevice::knownHead(const KnownHeadSpec &k, const float *hidden,
                             ForwardOutputs &out) {
   const int64_t D = k.width, C = k.nConcepts;
   std::vector<float> logits(M * C);
-  kernels::linear(hidden, M, D, ref(k.predictor), C, logits.data(), C);
+  STEER_RETURN_IF_ERROR(
+      linearRows(hidden, M, D, k.predictor, C, logits.data(), C));
   for (float &v : logits)
     v = clamp15(v);
 
@@ -508,8 +516,8 @@ Status CpuDevice::unknownHead(const UnknownHeadSpec &k, const float *hidden,
                               float *features, ForwardOutputs &out) {
   const int64_t D = k.width, C = k.nConcepts, r = k.rank;
   std::vector<float> hc(M * r), logits(M * C);
-  kernels::linear(hidden, M, D, ref(k.down), r, hc.data(), r);
-  kernels::linear(hc.data(), M, r, ref(k.up), C, logits.data(), C);
+  STEER_RETURN_IF_ERROR(linearRows(hidden, M, D, k.down, r, hc.data(), r));
+  STEER_RETURN_IF_ERROR(linearRows(hc.data(), M, r, k.up, C, logits.data(), C));
   for (float &v : logits)
     v = clamp15(v);
   const bool apply = k.topk && k.applyTopk;
@@ -529,7 +537,7 @@ Status CpuDevice::unknownHead(const UnknownHeadSpec &k, const float *hidden,
       kernels::loadRow(ref(k.coef), r, j, coef.data());
       kernels::axpy(sigmoid(logits[i * C + j]), coef.data(), &wc[i * r], r);
     }
-  kernels::linear(wc.data(), M, r, ref(k.basis), D, features, D);
+  STEER_RETURN_IF_ERROR(linearRows(wc.data(), M, r, k.basis, D, features, D));
   if (request.topk) {
     out.unknownTopk = kk;
     out.unknownTopkIds = ids;
