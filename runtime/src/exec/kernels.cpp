@@ -370,6 +370,10 @@ void axpy(float a, const float *x, float *y, int64_t n) {
   kt().axpy(a, x, y, n);
 }
 
+void siluMul(const float *gate, const float *up, float *out, int64_t n) {
+  kt().siluMul(gate, up, out, n);
+}
+
 void rmsNorm(float *x, int64_t m, int64_t d, int64_t stride, WeightRef weight,
              double eps) {
   std::vector<float> wv(d);

@@ -43,6 +43,8 @@ struct Table {
   void (*attend)(const float *q, const float *k, const float *v,
                  int64_t keys, int64_t stride, int64_t hd, float scale,
                  float *scores, float *out);
+  /// out[i] = silu(gate[i]) * up[i] (SwiGLU).
+  void (*siluMul)(const float *gate, const float *up, float *out, int64_t n);
 };
 
 namespace portable {

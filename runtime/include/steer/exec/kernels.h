@@ -121,6 +121,10 @@ float maxValue(const float *x, int64_t n);
 /// Index of the first largest element (std::max_element's answer).
 int64_t argMax(const float *x, int64_t n);
 void axpy(float a, const float *x, float *y, int64_t n);
+/// out[i] = silu(gate[i]) * up[i] (SwiGLU), vectorised; silu(g) =
+/// g * sigmoid(g), exp evaluated as exp(-|g|) with a polynomial (relative
+/// error < 2e-7).
+void siluMul(const float *gate, const float *up, float *out, int64_t n);
 
 /// The variant `linear` runs for weights of `dtype` shaped [n, k], by
 /// shape only (never by row count, so a row's value does not depend on the

@@ -247,10 +247,7 @@ public:
       float *a = &act[i * h];
       if (type == MlpType::kSwiGLU) {
         // c_fc's output splits into (up, gate): silu(gate) * up.
-        for (int64_t j = 0; j < h; ++j) {
-          float g = f[h + j];
-          a[j] = g * sigmoid(g) * f[j];
-        }
+        kernels::siluMul(f + h, f, a, h);
       } else {
         for (int64_t j = 0; j < h; ++j)
           a[j] = activate(activation, f[j]);
@@ -382,10 +379,14 @@ Status CpuDevice::knownHead(const KnownHeadSpec &k, const float *hidden,
   // weights (or over the logits, then sigmoid of the sparse logits), then
   // the overrides.
   std::vector<float> weights;
+  // Rows are independent: the per-row loops below run on every thread
+  // (each value is the same whichever thread computes it).
+  const int nt = M * C >= (int64_t(1) << 14) ? kernels::threads() : 1;
   if (dense) {
     weights.assign(M * C, 0.0f);
-    std::vector<int64_t> sel;
+#pragma omp parallel for num_threads(nt) schedule(static)
     for (int64_t i = 0; i < M; ++i) {
+      std::vector<int64_t> sel;
       const float *lg = &logits[i * C];
       float *w = &weights[i * C];
       if (!topkW) {
@@ -435,6 +436,7 @@ Status CpuDevice::knownHead(const KnownHeadSpec &k, const float *hidden,
   const std::optional<int64_t> kf = k.topkFeatures ? k.topkFeatures : k.topk;
   const int64_t kk = kf ? std::min(*kf, C) : C;
   std::vector<int64_t> ids(M * kk);
+#pragma omp parallel for num_threads(nt) schedule(static)
   for (int64_t i = 0; i < M; ++i) {
     std::vector<float> rank(C);
     for (int64_t j = 0; j < C; ++j)
@@ -466,13 +468,16 @@ Status CpuDevice::knownHead(const KnownHeadSpec &k, const float *hidden,
           kernels::axpy(w, e.data(), features + i * D, D);
     }
   } else {
-    for (int64_t i = 0; i < M; ++i)
+#pragma omp parallel for num_threads(nt) schedule(static)
+    for (int64_t i = 0; i < M; ++i) {
+      std::vector<float> row(D);
       for (int64_t t = 0; t < kk; ++t) {
         int64_t j = ids[i * kk + t];
-        kernels::loadRow(ref(k.embedding), D, j, e.data());
-        kernels::axpy(sigmoid(logits[i * C + j]), e.data(), features + i * D,
+        kernels::loadRow(ref(k.embedding), D, j, row.data());
+        kernels::axpy(sigmoid(logits[i * C + j]), row.data(), features + i * D,
                       D);
       }
+    }
   }
 
   if (request.topk) {
@@ -523,20 +528,22 @@ Status CpuDevice::unknownHead(const UnknownHeadSpec &k, const float *hidden,
   const bool apply = k.topk && k.applyTopk;
   const int64_t kk = apply ? std::min(*k.topk, C) : C;
   std::vector<int64_t> ids(M * kk);
+  // features = (sum_k w_k coef[idx_k]) . basis^T; rows are independent.
+  std::vector<float> wc(M * r, 0.0f);
+  const int nt = M * C >= (int64_t(1) << 14) ? kernels::threads() : 1;
+#pragma omp parallel for num_threads(nt) schedule(static)
   for (int64_t i = 0; i < M; ++i) {
     if (apply)
       topk(&logits[i * C], C, kk, &ids[i * kk]);
     else
       std::iota(&ids[i * kk], &ids[i * kk] + kk, 0);
-  }
-  // features = (sum_k w_k coef[idx_k]) . basis^T
-  std::vector<float> wc(M * r, 0.0f), coef(r);
-  for (int64_t i = 0; i < M; ++i)
+    std::vector<float> coef(r);
     for (int64_t t = 0; t < kk; ++t) {
       int64_t j = ids[i * kk + t];
       kernels::loadRow(ref(k.coef), r, j, coef.data());
       kernels::axpy(sigmoid(logits[i * C + j]), coef.data(), &wc[i * r], r);
     }
+  }
   STEER_RETURN_IF_ERROR(linearRows(wc.data(), M, r, k.basis, D, features, D));
   if (request.topk) {
     out.unknownTopk = kk;
