@@ -6,6 +6,8 @@
 #include <cstring>
 #include <numeric>
 
+#include <sys/mman.h>
+
 namespace steer {
 namespace {
 
@@ -551,7 +553,21 @@ StatusOr<ForwardOutputs> Engine::forward(std::span<const int64_t> ids,
       backbone(ids, 0, T, cache, request.injections, hidden.data()));
   STEER_RETURN_IF_ERROR(heads(hidden.data(), T, 0, request, out));
   if (request.logits) {
-    out.logits.resize(T * config_.vocabSize);
+    const size_t n = static_cast<size_t>(T * config_.vocabSize);
+    out.logits.reserve(n);
+#if defined(MADV_HUGEPAGE)
+    // Rows x the vocabulary is tens of MB, fresh every call: faulted in as
+    // huge pages where the kernel allows, not 4 KiB at a time (the faults
+    // took most of a tiny model's forward in a virtual machine).
+    if (n * sizeof(float) >= (size_t(4) << 20)) {
+      const uintptr_t b = reinterpret_cast<uintptr_t>(out.logits.data());
+      const uintptr_t lo = (b + (size_t(2) << 20) - 1) & ~((size_t(2) << 20) - 1);
+      const uintptr_t hi = (b + n * sizeof(float)) & ~((size_t(2) << 20) - 1);
+      if (hi > lo)
+        madvise(reinterpret_cast<void *>(lo), hi - lo, MADV_HUGEPAGE);
+    }
+#endif
+    out.logits.resize(n);
     STEER_RETURN_IF_ERROR(lmHead(out.composed.data(), T, out.logits.data()));
   }
   if (request.hidden)

@@ -10,14 +10,16 @@
 #include "steer/hal/device.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <atomic>
 #include <map>
 #include <mutex>
 #include <numeric>
+
+#include <sys/mman.h>
 
 namespace steer::hal {
 
@@ -347,12 +349,20 @@ public:
 
 protected:
   StatusOr<float *> allocateRaw(int64_t n) override {
-    // 64-byte aligned, zeroed.
-    const size_t bytes = (static_cast<size_t>(n) * sizeof(float) + 63) / 64 * 64;
-    void *p = std::aligned_alloc(64, bytes);
+    // 64-byte aligned, zeroed; 2 MiB and more on huge pages where the
+    // kernel allows (one fault per 2 MiB).
+    constexpr size_t kHuge = size_t(2) << 20;
+    const size_t want = static_cast<size_t>(n) * sizeof(float);
+    const size_t align = want >= kHuge ? kHuge : 64;
+    const size_t bytes = (want + align - 1) / align * align;
+    void *p = std::aligned_alloc(align, bytes);
     if (!p)
       return makeError(StatusCode::kUnavailable, "cpu device: cannot "
                        "allocate ", bytes, " bytes");
+#if defined(MADV_HUGEPAGE)
+    if (align == kHuge)
+      madvise(p, bytes, MADV_HUGEPAGE);
+#endif
     std::memset(p, 0, bytes);
     return static_cast<float *>(p);
   }
