@@ -8,6 +8,7 @@
 //
 //   steer-bench-load DIR [DIR...]
 #include "steer/exec/engine.h"
+#include "steer/exec/kernels.h"
 #include "steer/io/file.h"
 #include "steer/model/checkpoint.h"
 
@@ -63,6 +64,11 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "usage: steer-bench-load DIR [DIR...]\n");
     return 2;
   }
+  // The finite scan is baseline code (no per-ISA kernel); the path is
+  // printed so every benchmark's output says what ran.
+  std::printf("kernel path %s (the finite scan is compiled for the baseline "
+              "ISA)\n",
+              steer::kernels::isaName(steer::kernels::activeIsa()));
   std::printf("%-34s %10s %10s %8s %12s %12s %8s %12s %8s\n", "checkpoint",
               "weights", "header", "files", "steer open", "copy load",
               "ratio", "finite scan", "vs copy");
