@@ -17,10 +17,12 @@
 
 namespace steer::kernels {
 
-// kernels_amx.cpp (compiled with AMX enabled).
+#if defined(__x86_64__)
+// kernels_amx.cpp (compiled with AMX enabled; x86-64 only).
 bool amxUsable();
 void linearAmxBf16(const float *x, int64_t m, int64_t k, const uint16_t *w,
                    int64_t n, float *y, int64_t ldy, int threads);
+#endif
 
 namespace {
 
@@ -325,12 +327,14 @@ void linear(const float *x, int64_t m, int64_t k, WeightRef w, int64_t n,
     return;
   // The choice depends only on the path and the shape, never on the row
   // count, so a row's value is the same in every call.
+#if defined(__x86_64__)
   if (activeIsa() == Isa::kAmx && amxShape(w.dtype, n, k)) {
     int nt = m * n * k < (int64_t(1) << 22) ? 1 : threads();
     linearAmxBf16(x, m, k, static_cast<const uint16_t *>(w.data), n, y, ldy,
                   nt);
     return;
   }
+#endif
   if (packed && packed->rows() >= n && packed->cols() == k) {
     linearPacked(x, m, k, n, *packed, y, ldy);
     return;
