@@ -162,6 +162,21 @@ TEST(Isa, ParsesEveryPathAndRefusesOnesThisCpuLacks) {
   EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(bad.status().message().find("amx, avx512, avx2, portable"),
             std::string::npos);
+  // Case matters; an empty name is not a path (the environment's empty
+  // value means "unset" in isaFromEnvironment, not here).
+  EXPECT_FALSE(parseIsa("AVX2").ok());
+  EXPECT_FALSE(parseIsa("").ok());
+  EXPECT_FALSE(parseIsa("avx2 ").ok());
+  // A huge or binary value is cut short and escaped in the message.
+  auto huge = parseIsa(std::string(100000, 'a') + "\n");
+  ASSERT_FALSE(huge.ok());
+  EXPECT_LT(huge.status().message().size(), 300u);
+  EXPECT_NE(huge.status().message().find("(100001 bytes)"), std::string::npos);
+  auto binary = parseIsa(std::string("av\x01x\xff", 5));
+  ASSERT_FALSE(binary.ok());
+  EXPECT_NE(binary.status().message().find("STEER_ISA=av\\x01x\\xff:"),
+            std::string::npos)
+      << binary.status().message();
 }
 
 class Reductions : public testing::TestWithParam<Isa> {};

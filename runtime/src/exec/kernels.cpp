@@ -135,7 +135,22 @@ StatusOr<Isa> parseIsa(std::string_view name) {
                          " path; it runs: ", here);
       return i;
     }
-  return makeError(StatusCode::kInvalidArgument, "STEER_ISA=", name,
+  // The value as given, cut short and with bytes outside printable ASCII
+  // escaped: it is an environment variable, anything can be in it.
+  std::string shown;
+  for (size_t i = 0; i < name.size() && i < 32; ++i) {
+    const unsigned char c = static_cast<unsigned char>(name[i]);
+    if (c >= 0x20 && c < 0x7f) {
+      shown += static_cast<char>(c);
+    } else {
+      char hex[8];
+      std::snprintf(hex, sizeof(hex), "\\x%02x", c);
+      shown += hex;
+    }
+  }
+  if (name.size() > 32)
+    shown += "... (" + std::to_string(name.size()) + " bytes)";
+  return makeError(StatusCode::kInvalidArgument, "STEER_ISA=", shown,
                    ": not a kernel path; use one of amx, avx512, avx2, "
                    "portable (this CPU runs: ",
                    here, ")");
