@@ -21,7 +21,7 @@ namespace {
 int runDevices() {
   auto cpu = steer::hal::createCpuDevice();
   if (!cpu.ok()) {
-    std::fprintf(stderr, "steer-run: error: %s\n",
+    std::fprintf(stderr, "steer-run: %s\n",
                  cpu.status().toString().c_str());
     return 1;
   }
