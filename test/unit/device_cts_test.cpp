@@ -9,6 +9,10 @@
 //            concept heads (sums over at most a few hundred products),
 //            confidences
 //   1e-4     linear (k = 37 products per output in f32 accumulation)
+//   1e-4     gradient ops, against central differences (step 1e-6) of
+//            double-precision scalar forwards written here
+//            (d(dy . f(x)) / dx_i), and the linear layer's dy . W exactly in
+//            double
 // and the determinism contract: a row's value does not depend on how many
 // rows the call had (bit-identical).
 #include "steer/exec/engine.h"
@@ -20,6 +24,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <numeric>
 #include <random>
 
@@ -573,6 +578,357 @@ TEST_P(DeviceCts, LogitEpilogue) {
   spec.banned = std::span(&outside, 1);
   EXPECT_FALSE(
       dev_->logitEpilogue(logits.data(), rows, V, spec, conf.data()).ok());
+}
+
+// ---- Gradient ops --------------------------------------------------------
+
+/// d(dy . f(x)) / dx by central differences of a double-precision forward.
+std::vector<double>
+numericGradient(const std::function<std::vector<double>(const std::vector<double> &)> &f,
+                const std::vector<float> &x, const std::vector<float> &dy) {
+  std::vector<double> xd(x.begin(), x.end()), g(x.size());
+  const double h = 1e-6;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double keep = xd[i];
+    xd[i] = keep + h;
+    std::vector<double> fp = f(xd);
+    xd[i] = keep - h;
+    std::vector<double> fm = f(xd);
+    xd[i] = keep;
+    double s = 0;
+    for (size_t j = 0; j < fp.size(); ++j)
+      s += double(dy[j]) * (fp[j] - fm[j]);
+    g[i] = s / (2 * h);
+  }
+  return g;
+}
+
+std::vector<double> rmsNormD(const std::vector<double> &x, int64_t rows,
+                             int64_t d, const std::vector<float> &gain) {
+  std::vector<double> y(x.size());
+  for (int64_t i = 0; i < rows; ++i) {
+    double ss = 0;
+    for (int64_t j = 0; j < d; ++j)
+      ss += x[i * d + j] * x[i * d + j];
+    const double inv = 1.0 / std::sqrt(ss / d + 1e-5);
+    for (int64_t j = 0; j < d; ++j)
+      y[i * d + j] = x[i * d + j] * inv * gain[j];
+  }
+  return y;
+}
+
+TEST_P(DeviceCts, LinearAndRmsNormBackward) {
+  for (DType dt : {DType::kF32, DType::kBF16}) {
+    const int64_t m = 5, n = 37, k = 70;
+    TestWeight w = randomWeight(n * k, dt, rng_);
+    std::vector<float> dy = randomVector(m * n, rng_);
+    Buffer dyb = put(dy);
+    auto dx = dev_->allocate(m * k);
+    ASSERT_TRUE(dx.ok());
+    ASSERT_TRUE(dev_->linearBackward(dyb.data(), m, bind(w, n, k), dx->data()).ok());
+    std::vector<float> got = get(*dx);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < k; ++j) {
+        double ref = 0;
+        for (int64_t o = 0; o < n; ++o)
+          ref += double(dy[i * n + o]) * w.widened[o * k + j];
+        EXPECT_CLOSE(got[i * k + j], ref, 1e-4);
+      }
+  }
+  const int64_t rows = 3, d = 20;
+  TestWeight g = randomWeight(d, DType::kBF16, rng_);
+  std::vector<float> x = randomVector(rows * d, rng_, 2.0f),
+                     dy = randomVector(rows * d, rng_);
+  Buffer xb = put(x), dyb = put(dy);
+  auto dx = dev_->allocate(rows * d);
+  ASSERT_TRUE(dx.ok());
+  ASSERT_TRUE(dev_->rmsNormBackward(xb.data(), dyb.data(), rows, d,
+                                    bind(g, 1, d), 1e-5, dx->data())
+                  .ok());
+  std::vector<float> got = get(*dx);
+  std::vector<double> ref = numericGradient(
+      [&](const std::vector<double> &v) { return rmsNormD(v, rows, d, g.widened); },
+      x, dy);
+  for (size_t i = 0; i < ref.size(); ++i)
+    EXPECT_CLOSE(got[i], ref[i], 1e-4);
+}
+
+TEST_P(DeviceCts, AttentionBackward) {
+  const int64_t nh = 4, nkv = 2, hd = 8, D = nh * hd, kvDim = nkv * hd;
+  const int64_t rows = 10, block = 4;
+  // The prologue over rows [0, rows): clip (values both inside and past
+  // it), per-head RMSNorm, RoPE.
+  std::vector<float> invFreq;
+  for (int64_t i = 0; i < hd; i += 2)
+    invFreq.push_back(1.0f / std::pow(10000.0f, float(i) / float(hd)));
+  Buffer freq = put(invFreq);
+  TestWeight qn = randomWeight(hd, DType::kF32, rng_),
+             kn = randomWeight(hd, DType::kF32, rng_);
+  QkvSpec spec;
+  spec.nHead = nh;
+  spec.nKv = nkv;
+  spec.headDim = hd;
+  spec.clip = 2.5f;
+  spec.qNorm = bind(qn, 1, hd);
+  spec.kNorm = bind(kn, 1, hd);
+  spec.invFreq = freq.data();
+  const int64_t width = D + 2 * kvDim;
+  std::vector<float> qkv = randomVector(rows * width, rng_, 2.0f);
+  for (float &v : qkv) // no value within the difference step of the clip
+    if (std::abs(std::abs(v) - 2.5f) < 1e-3f)
+      v = 0.5f;
+  auto prologue = [&](const std::vector<double> &in) {
+    std::vector<double> out(rows * width);
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t h = 0; h < nh + 2 * nkv; ++h) {
+        std::vector<double> x(hd);
+        for (int64_t j = 0; j < hd; ++j)
+          x[j] = std::min(2.5, std::max(-2.5, in[i * width + h * hd + j]));
+        if (h < nh + nkv) { // queries, then keys: norm and rotate
+          const TestWeight &g = h < nh ? qn : kn;
+          double ss = 0;
+          for (double v : x)
+            ss += v * v;
+          const double inv = 1.0 / std::sqrt(ss / hd + 1e-5);
+          std::vector<double> y(hd);
+          for (int64_t j = 0; j < hd; ++j)
+            y[j] = x[j] * inv * g.widened[j];
+          for (int64_t j = 0; j < hd / 2; ++j) {
+            const double a = i * double(invFreq[j]);
+            x[j] = y[j] * std::cos(a) - y[j + hd / 2] * std::sin(a);
+            x[j + hd / 2] = y[j + hd / 2] * std::cos(a) + y[j] * std::sin(a);
+          }
+        }
+        std::copy(x.begin(), x.end(), &out[i * width + h * hd]);
+      }
+    return out;
+  };
+  std::vector<float> dq = randomVector(rows * D, rng_),
+                     dk = randomVector(rows * kvDim, rng_),
+                     dv = randomVector(rows * kvDim, rng_);
+  Buffer qkvb = put(qkv), dqb = put(dq), dkb = put(dk), dvb = put(dv);
+  auto dqkv = dev_->allocate(rows * width);
+  ASSERT_TRUE(dqkv.ok());
+  ASSERT_TRUE(dev_->attentionPrologueBackward(spec, qkvb.data(), rows, dqb.data(),
+                                              dkb.data(), dvb.data(),
+                                              dqkv->data())
+                  .ok());
+  std::vector<float> dyAll(rows * width);
+  for (int64_t i = 0; i < rows; ++i) {
+    std::copy_n(&dq[i * D], D, &dyAll[i * width]);
+    std::copy_n(&dk[i * kvDim], kvDim, &dyAll[i * width + D]);
+    std::copy_n(&dv[i * kvDim], kvDim, &dyAll[i * width + D + kvDim]);
+  }
+  std::vector<float> got = get(*dqkv);
+  std::vector<double> ref = numericGradient(prologue, qkv, dyAll);
+  int clipped = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    EXPECT_CLOSE(got[i], ref[i], 1e-4) << "qkv value " << i;
+    clipped += std::abs(qkv[i]) > 2.5f;
+  }
+  EXPECT_GT(clipped, 0); // the clip's zero gradient was exercised
+
+  // Attention over q, k, v, block-causal.
+  std::vector<float> q = randomVector(rows * D, rng_),
+                     k = randomVector(rows * kvDim, rng_),
+                     v = randomVector(rows * kvDim, rng_),
+                     dout = randomVector(rows * D, rng_);
+  auto attend = [&](const std::vector<double> &qd, const std::vector<double> &kd,
+                    const std::vector<double> &vd) {
+    std::vector<double> out(rows * D, 0.0);
+    for (int64_t i = 0; i < rows; ++i) {
+      const int64_t kEnd = std::min(rows, (i / block + 1) * block);
+      for (int64_t h = 0; h < nh; ++h) {
+        const int64_t g = h / (nh / nkv);
+        std::vector<double> s(kEnd);
+        double mx = -1e300;
+        for (int64_t t = 0; t < kEnd; ++t) {
+          double dot = 0;
+          for (int64_t j = 0; j < hd; ++j)
+            dot += qd[i * D + h * hd + j] * kd[t * kvDim + g * hd + j];
+          s[t] = dot / std::sqrt(double(hd));
+          mx = std::max(mx, s[t]);
+        }
+        double z = 0;
+        for (double &x : s)
+          z += (x = std::exp(x - mx));
+        for (int64_t t = 0; t < kEnd; ++t)
+          for (int64_t j = 0; j < hd; ++j)
+            out[i * D + h * hd + j] += s[t] / z * vd[t * kvDim + g * hd + j];
+      }
+    }
+    return out;
+  };
+  std::vector<double> qd(q.begin(), q.end()), kd(k.begin(), k.end()),
+      vd(v.begin(), v.end());
+  Buffer qb = put(q), kb = put(k), vb = put(v), doutb = put(dout);
+  auto gq = dev_->allocate(rows * D), gk = dev_->allocate(rows * kvDim),
+       gv = dev_->allocate(rows * kvDim);
+  ASSERT_TRUE(gq.ok() && gk.ok() && gv.ok());
+  ASSERT_TRUE(dev_->attentionBackward(qb.data(), kb.data(), vb.data(), rows,
+                                      block, nh, nkv, hd, doutb.data(),
+                                      gq->data(), gk->data(), gv->data())
+                  .ok());
+  std::vector<double> rq = numericGradient(
+      [&](const std::vector<double> &x) { return attend(x, kd, vd); }, q, dout);
+  std::vector<double> rk = numericGradient(
+      [&](const std::vector<double> &x) { return attend(qd, x, vd); }, k, dout);
+  std::vector<double> rv = numericGradient(
+      [&](const std::vector<double> &x) { return attend(qd, kd, x); }, v, dout);
+  std::vector<float> gotQ = get(*gq), gotK = get(*gk), gotV = get(*gv);
+  for (size_t i = 0; i < rq.size(); ++i)
+    EXPECT_CLOSE(gotQ[i], rq[i], 1e-4) << "dq " << i;
+  for (size_t i = 0; i < rk.size(); ++i) {
+    EXPECT_CLOSE(gotK[i], rk[i], 1e-4) << "dk " << i;
+    EXPECT_CLOSE(gotV[i], rv[i], 1e-4) << "dv " << i;
+  }
+}
+
+TEST_P(DeviceCts, MlpActivationBackward) {
+  const int64_t m = 3, h = 16;
+  for (int variant = 0; variant < 4; ++variant) {
+    const bool swiglu = variant == 0;
+    const Activation act = variant == 1   ? Activation::kGelu
+                           : variant == 2 ? Activation::kRelu
+                                          : Activation::kSilu;
+    const int64_t width = swiglu ? 2 * h : h;
+    std::vector<float> fc = randomVector(m * width, rng_, 2.0f);
+    for (float &v : fc) // keep ReLU's kink out of the difference step
+      if (std::abs(v) < 1e-3f)
+        v = 0.25f;
+    std::vector<float> dact = randomVector(m * h, rng_);
+    Buffer fcb = put(fc), db = put(dact);
+    auto dfc = dev_->allocate(m * width);
+    ASSERT_TRUE(dfc.ok());
+    ASSERT_TRUE(dev_->mlpActivationBackward(fcb.data(), m, h,
+                                            swiglu ? MlpType::kSwiGLU
+                                                   : MlpType::kStandard,
+                                            act, db.data(), dfc->data())
+                    .ok());
+    auto f = [&](const std::vector<double> &x) {
+      std::vector<double> out(m * h);
+      auto silu = [](double g) { return g / (1.0 + std::exp(-g)); };
+      for (int64_t i = 0; i < m; ++i)
+        for (int64_t j = 0; j < h; ++j) {
+          const double a = x[i * width + j];
+          if (swiglu) {
+            out[i * h + j] = silu(x[i * width + h + j]) * a;
+          } else if (act == Activation::kGelu) {
+            const double c = std::sqrt(2.0 / M_PI);
+            out[i * h + j] =
+                0.5 * a * (1.0 + std::tanh(c * (a + 0.044715 * a * a * a)));
+          } else if (act == Activation::kRelu) {
+            out[i * h + j] = a > 0 ? a : 0;
+          } else {
+            out[i * h + j] = silu(a);
+          }
+        }
+      return out;
+    };
+    std::vector<double> ref = numericGradient(f, fc, dact);
+    std::vector<float> got = get(*dfc);
+    for (size_t i = 0; i < ref.size(); ++i)
+      EXPECT_CLOSE(got[i], ref[i], 1e-4) << "variant " << variant << " " << i;
+  }
+}
+
+TEST_P(DeviceCts, ConceptHeadsBackward) {
+  const int64_t D = 16, C = 24, r = 6, rows = 2, k = 5;
+  TestWeight pred = randomWeight(C * D, DType::kBF16, rng_, 0.3f),
+             emb = randomWeight(C * D, DType::kBF16, rng_);
+  KnownHeadSpec ks;
+  ks.predictor = bind(pred, C, D);
+  ks.embedding = bind(emb, C, D);
+  ks.nConcepts = C;
+  ks.width = D;
+  std::vector<float> h = randomVector(rows * D, rng_), df = randomVector(rows * D, rng_);
+  // A fixed selection per row (id -1: an empty slot), with its logits.
+  std::vector<int64_t> ids = {3, 7, 0, 19, -1, 23, 1, 4, 9, 12};
+  std::vector<float> logits(rows * k, 0.0f);
+  auto knownLogit = [&](const std::vector<double> &x, int64_t i, int64_t c) {
+    double l = 0;
+    for (int64_t j = 0; j < D; ++j)
+      l += x[i * D + j] * pred.widened[c * D + j];
+    return std::min(15.0, std::max(-15.0, l));
+  };
+  std::vector<double> hd(h.begin(), h.end());
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t t = 0; t < k; ++t)
+      if (ids[i * k + t] >= 0)
+        logits[i * k + t] = float(knownLogit(hd, i, ids[i * k + t]));
+  Buffer dfb = put(df);
+  std::vector<float> start = randomVector(rows * D, rng_); // dh accumulates
+  Buffer dh = put(start);
+  ASSERT_TRUE(dev_->knownHeadBackward(ks, rows, ids, logits, k, dfb.data(), dh.data()).ok());
+  std::vector<double> ref = numericGradient(
+      [&](const std::vector<double> &x) {
+        std::vector<double> out(rows * D, 0.0);
+        for (int64_t i = 0; i < rows; ++i)
+          for (int64_t t = 0; t < k; ++t)
+            if (int64_t c = ids[i * k + t]; c >= 0)
+              for (int64_t j = 0; j < D; ++j)
+                out[i * D + j] += sig(knownLogit(x, i, c)) * emb.widened[c * D + j];
+        return out;
+      },
+      h, df);
+  std::vector<float> got = get(dh);
+  for (size_t i = 0; i < ref.size(); ++i)
+    EXPECT_CLOSE(got[i], start[i] + ref[i], 1e-4) << "known " << i;
+
+  UnknownHeadSpec us;
+  TestWeight down = randomWeight(r * D, DType::kBF16, rng_, 0.5f),
+             up = randomWeight(C * r, DType::kBF16, rng_, 0.5f),
+             coef = randomWeight(C * r, DType::kBF16, rng_),
+             basis = randomWeight(D * r, DType::kBF16, rng_);
+  us.down = bind(down, r, D);
+  us.up = bind(up, C, r);
+  us.coef = bind(coef, C, r);
+  us.basis = bind(basis, D, r);
+  us.nConcepts = C;
+  us.rank = r;
+  us.width = D;
+  auto unknownLogit = [&](const std::vector<double> &x, int64_t i, int64_t c) {
+    double l = 0;
+    for (int64_t a = 0; a < r; ++a) {
+      double z = 0;
+      for (int64_t j = 0; j < D; ++j)
+        z += x[i * D + j] * down.widened[a * D + j];
+      l += z * up.widened[c * r + a];
+    }
+    return std::min(15.0, std::max(-15.0, l));
+  };
+  std::vector<int64_t> uids = {2, 5, 11, 17, 20, 0, 6, 8, 13, 22};
+  std::vector<float> ulogits(rows * k);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t t = 0; t < k; ++t)
+      ulogits[i * k + t] = float(unknownLogit(hd, i, uids[i * k + t]));
+  Buffer udh = put(start);
+  ASSERT_TRUE(dev_->unknownHeadBackward(us, rows, uids, ulogits, k, dfb.data(), udh.data()).ok());
+  std::vector<double> uref = numericGradient(
+      [&](const std::vector<double> &x) {
+        std::vector<double> out(rows * D, 0.0);
+        for (int64_t i = 0; i < rows; ++i) {
+          std::vector<double> wc(r, 0.0);
+          for (int64_t t = 0; t < k; ++t) {
+            const int64_t c = uids[i * k + t];
+            const double w = sig(unknownLogit(x, i, c));
+            for (int64_t a = 0; a < r; ++a)
+              wc[a] += w * coef.widened[c * r + a];
+          }
+          for (int64_t j = 0; j < D; ++j)
+            for (int64_t a = 0; a < r; ++a)
+              out[i * D + j] += wc[a] * basis.widened[j * r + a];
+        }
+        return out;
+      },
+      h, df);
+  std::vector<float> ugot = get(udh);
+  for (size_t i = 0; i < uref.size(); ++i)
+    EXPECT_CLOSE(ugot[i], start[i] + uref[i], 1e-4) << "unknown " << i;
+  // Ids outside the head are refused, not read.
+  std::vector<int64_t> bad = ids;
+  bad[2] = C;
+  EXPECT_FALSE(dev_->knownHeadBackward(ks, rows, bad, logits, k, dfb.data(), dh.data()).ok());
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, DeviceCts, testing::ValuesIn(devicesHere()),

@@ -217,6 +217,60 @@ public:
                          const float *unknown, int64_t n, bool epsilon,
                          float *composed, float *epsilonOut) = 0;
 
+  // ---- Gradients --------------------------------------------------------
+  // Reverse-mode derivatives of the backbone's ops with respect to their
+  // activation inputs (never their weights), for attributing an output to
+  // the input embeddings (exec/input_attribution.h). Each takes what the
+  // forward op read and the gradient of what it wrote, and writes
+  // (overwrites) the gradient of its input. A device without them answers
+  // kUnsupported.
+
+  /// dx[m, w.cols] = dy[m, w.rows] . w: the input gradient of linear().
+  virtual Status linearBackward(const float *dy, int64_t m, const Weight &w,
+                                float *dx);
+  /// The input gradient of rmsNorm() at `x` (the rows before the norm),
+  /// rows of stride d.
+  virtual Status rmsNormBackward(const float *x, const float *dy,
+                                 int64_t rows, int64_t d, const Weight &gain,
+                                 double eps, float *dx);
+  /// The input gradient of attentionPrologue() for rows [0, m): `qkv` is
+  /// the linear output before the prologue (before the clip), `dq` the
+  /// gradient of the query rows, `dkeys`/`dvalues` of key and value rows
+  /// [0, m); dqkv [m, (nHead + 2 nKv) headDim]. The clip passes the
+  /// gradient where -clip <= qkv <= clip, as torch.clamp does.
+  virtual Status attentionPrologueBackward(const QkvSpec &spec,
+                                           const float *qkv, int64_t m,
+                                           const float *dq,
+                                           const float *dkeys,
+                                           const float *dvalues, float *dqkv);
+  /// Gradients of attention() over a whole sequence of `rows` rows (r0 = 0,
+  /// total = rows): dq [rows, nHead headDim], dkeys and dvalues [rows, nKv
+  /// headDim], from dout.
+  virtual Status attentionBackward(const float *q, const float *keys,
+                                   const float *values, int64_t rows,
+                                   int64_t block, int64_t nHead, int64_t nKv,
+                                   int64_t headDim, const float *dout,
+                                   float *dq, float *dkeys, float *dvalues);
+  /// The input gradient of mlpActivation(): dfc [m, h or 2h] from dact.
+  virtual Status mlpActivationBackward(const float *fc, int64_t m, int64_t h,
+                                       MlpType type, Activation activation,
+                                       const float *dact, float *dfc);
+  /// The gradient of the hidden states from the gradient `dfeatures` of
+  /// the known features at those rows, the head's top-k selection held
+  /// fixed: `ids` and `logits` ([rows, k], from the forward) list the
+  /// entries whose weight is sigmoid(logit) of that row (id -1: none);
+  /// dh += sum_i (dfeatures . E_i) sigmoid'(l_i) [|l_i| < 15] P_i.
+  virtual Status knownHeadBackward(const KnownHeadSpec &spec, int64_t rows,
+                                   std::span<const int64_t> ids,
+                                   std::span<const float> logits, int64_t k,
+                                   const float *dfeatures, float *dh);
+  /// The same for the factorized unknown head (its top-k ids and logits):
+  /// through the basis, the coefficients, predictor_up and predictor_down.
+  virtual Status unknownHeadBackward(const UnknownHeadSpec &spec, int64_t rows,
+                                     std::span<const int64_t> ids,
+                                     std::span<const float> logits, int64_t k,
+                                     const float *dfeatures, float *dh);
+
   // ---- Generation -------------------------------------------------------
   /// The logit epilogue of `rows` rows of `vocab` logits, in place;
   /// confidence[rows] (host) receives each row's largest softmax

@@ -8,6 +8,7 @@
 #include "steer/exec/engine.h"
 #include "steer/exec/kernels.h"
 #include "steer/hal/device.h"
+#include "cpu_gradients.h"
 
 #include <algorithm>
 #include <atomic>
@@ -103,6 +104,45 @@ class CpuDevice final : public Device {
       slot = std::move(p);
     }
     return slot.get();
+  }
+
+  /// Each weight's transpose (for linearBackward: dy . w is a linear layer
+  /// over w^T), in the weight's dtype, with its packed copy; built at the
+  /// first backward through the weight.
+  struct Transposed {
+    std::vector<uint8_t> bytes;
+    std::unique_ptr<kernels::PackedWeights> packed;
+  };
+  std::map<uint64_t, std::unique_ptr<Transposed>> transposed_;
+
+  StatusOr<const Transposed *> transposedFor(const Weight &w,
+                                             std::unique_ptr<Transposed> &own) {
+    std::unique_lock<std::mutex> lock(packMutex_, std::defer_lock);
+    std::unique_ptr<Transposed> *slot = &own;
+    if (w.handle != 0) {
+      lock.lock();
+      slot = &transposed_[w.handle];
+    }
+    if (!*slot) {
+      auto t = std::make_unique<Transposed>();
+      const size_t es = dtypeSize(w.dtype);
+      t->bytes.resize(static_cast<size_t>(w.rows * w.cols) * es);
+      const auto *src = static_cast<const uint8_t *>(w.data);
+      for (int64_t r = 0; r < w.rows; ++r)
+        for (int64_t c = 0; c < w.cols; ++c)
+          std::memcpy(&t->bytes[(c * w.rows + r) * es],
+                      src + (r * w.cols + c) * es, es);
+      if (kernels::linearUsesPacked(w.dtype, w.cols, w.rows)) {
+        t->packed = std::make_unique<kernels::PackedWeights>(
+            kernels::WeightRef{t->bytes.data(), w.dtype}, w.cols, w.rows);
+        if (!t->packed->ok())
+          return makeError(StatusCode::kUnavailable,
+                           "cpu device: no memory to pack the transpose of a "
+                           "[", w.rows, ", ", w.cols, "] weight");
+      }
+      *slot = std::move(t);
+    }
+    return slot->get();
   }
 
 public:
@@ -309,6 +349,183 @@ public:
         epsilonOut[i] = eps;
       composed[i] = forLm + known[i];
     }
+    return okStatus();
+  }
+
+  Status linearBackward(const float *dy, int64_t m, const Weight &w,
+                        float *dx) override {
+    if (m < 0 || !w.present())
+      return makeError(StatusCode::kInvalidArgument, "linear_backward: ", m,
+                       " rows through a [", w.rows, ", ", w.cols, "] weight");
+    std::unique_ptr<Transposed> own;
+    STEER_ASSIGN_OR_RETURN(const Transposed *t, transposedFor(w, own));
+    kernels::linear(dy, m, w.rows, kernels::WeightRef{t->bytes.data(), w.dtype},
+                    w.cols, dx, w.cols, t->packed.get());
+    return okStatus();
+  }
+
+  Status rmsNormBackward(const float *x, const float *dy, int64_t rows,
+                         int64_t d, const Weight &gain, double eps,
+                         float *dx) override {
+    if (gain.rows * gain.cols != d)
+      return makeError(StatusCode::kInvalidArgument,
+                       "rms_norm_backward: a gain of ", gain.rows * gain.cols,
+                       " values for rows of ", d);
+    cpu::rmsNormBackward(x, dy, rows, d, ref(gain), eps, dx);
+    return okStatus();
+  }
+
+  Status attentionPrologueBackward(const QkvSpec &s, const float *qkv,
+                                   int64_t m, const float *dq,
+                                   const float *dkeys, const float *dvalues,
+                                   float *dqkv) override {
+    const int64_t hd = s.headDim, D = s.nHead * hd, kvDim = s.nKv * hd;
+    const int64_t width = D + 2 * kvDim;
+#pragma omp parallel for num_threads(kernels::threads()) schedule(static) \
+    if (m * width >= (int64_t(1) << 15))
+    for (int64_t i = 0; i < m; ++i) {
+      const float *raw = qkv + i * width;
+      float *g = dqkv + i * width;
+      std::memcpy(g, dq + i * D, D * sizeof(float));
+      std::memcpy(g + D, dkeys + i * kvDim, kvDim * sizeof(float));
+      std::memcpy(g + D + kvDim, dvalues + i * kvDim, kvDim * sizeof(float));
+      if (s.invFreq) {
+        cpu::ropeBackward(g, s.nHead, hd, i, s.invFreq);
+        cpu::ropeBackward(g + D, s.nKv, hd, i, s.invFreq);
+      }
+      std::vector<float> clipped(raw, raw + width);
+      if (s.clip)
+        for (float &v : clipped)
+          v = std::min(*s.clip, std::max(-*s.clip, v));
+      if (s.qNorm.present()) {
+        std::vector<float> tmp(hd);
+        for (int64_t h = 0; h < s.nHead + s.nKv; ++h) {
+          const bool isQ = h < s.nHead;
+          const int64_t off = h * hd; // keys follow the queries
+          cpu::rmsNormBackward(&clipped[off], g + off, 1, hd,
+                               ref(isQ ? s.qNorm : s.kNorm), s.normEps,
+                               tmp.data());
+          std::memcpy(g + off, tmp.data(), hd * sizeof(float));
+        }
+      }
+      if (s.clip)
+        for (int64_t j = 0; j < width; ++j)
+          if (!(raw[j] >= -*s.clip && raw[j] <= *s.clip))
+            g[j] = 0.0f;
+    }
+    return okStatus();
+  }
+
+  Status attentionBackward(const float *q, const float *keys,
+                           const float *values, int64_t rows, int64_t block,
+                           int64_t nHead, int64_t nKv, int64_t headDim,
+                           const float *dout, float *dq, float *dkeys,
+                           float *dvalues) override {
+    if (rows < 0 || block < 1 || nKv < 1 || nHead % nKv != 0)
+      return makeError(StatusCode::kInvalidArgument, "attention_backward: ",
+                       rows, " rows, block ", block, ", ", nHead, "/", nKv,
+                       " heads");
+    cpu::blockCausalAttentionBackward(q, keys, values, rows, block, nHead,
+                                      nKv, headDim, dout, dq, dkeys, dvalues);
+    return okStatus();
+  }
+
+  Status mlpActivationBackward(const float *fc, int64_t m, int64_t h,
+                               MlpType type, Activation activation,
+                               const float *dact, float *dfc) override {
+    const int64_t width = type == MlpType::kSwiGLU ? 2 * h : h;
+#pragma omp parallel for num_threads(kernels::threads()) schedule(static) \
+    if (m * h >= (int64_t(1) << 15))
+    for (int64_t i = 0; i < m; ++i) {
+      const float *f = &fc[i * width];
+      const float *da = &dact[i * h];
+      float *g = &dfc[i * width];
+      if (type == MlpType::kSwiGLU) {
+        // act = silu(gate) * up with fc = [up, gate].
+        for (int64_t j = 0; j < h; ++j) {
+          const float up = f[j], gate = f[h + j];
+          const float sg = 1.0f / (1.0f + std::exp(-gate));
+          g[j] = da[j] * (gate * sg);
+          g[h + j] = da[j] * up * cpu::siluDerivative(gate);
+        }
+      } else {
+        for (int64_t j = 0; j < h; ++j)
+          g[j] = da[j] * cpu::activationDerivative(activation, f[j]);
+      }
+    }
+    return okStatus();
+  }
+
+  Status knownHeadBackward(const KnownHeadSpec &k, int64_t rows,
+                           std::span<const int64_t> ids,
+                           std::span<const float> logits, int64_t kk,
+                           const float *dfeatures, float *dh) override {
+    const int64_t D = k.width;
+    if (static_cast<int64_t>(ids.size()) != rows * kk ||
+        logits.size() != ids.size())
+      return makeError(StatusCode::kInvalidArgument, "known_head_backward: ",
+                       ids.size(), " ids and ", logits.size(),
+                       " logits for ", rows, " rows of ", kk);
+    std::vector<float> e(D), p(D);
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t t = 0; t < kk; ++t) {
+        const int64_t j = ids[i * kk + t];
+        if (j < 0)
+          continue;
+        if (j >= k.nConcepts)
+          return makeError(StatusCode::kOutOfRange, "known_head_backward: "
+                           "concept ", j, " is outside [0, ", k.nConcepts,
+                           ")");
+        const float l = logits[i * kk + t];
+        if (!(std::fabs(l) < 15.0f))
+          continue; // the clamp passes no gradient
+        kernels::loadRow(ref(k.embedding), D, j, e.data());
+        const float sg = sigmoid(l);
+        const float c = kernels::dot(dfeatures + i * D, e.data(), D) * sg *
+                        (1.0f - sg);
+        kernels::loadRow(ref(k.predictor), D, j, p.data());
+        kernels::axpy(c, p.data(), dh + i * D, D);
+      }
+    return okStatus();
+  }
+
+  Status unknownHeadBackward(const UnknownHeadSpec &k, int64_t rows,
+                             std::span<const int64_t> ids,
+                             std::span<const float> logits, int64_t kk,
+                             const float *dfeatures, float *dh) override {
+    const int64_t D = k.width, r = k.rank;
+    if (static_cast<int64_t>(ids.size()) != rows * kk ||
+        logits.size() != ids.size())
+      return makeError(StatusCode::kInvalidArgument,
+                       "unknown_head_backward: ", ids.size(), " ids and ",
+                       logits.size(), " logits for ", rows, " rows of ", kk);
+    // features = wc . basis^T, wc = sum_j sigmoid(l_j) coef_j,
+    // l_j = up_j . (down . h).
+    std::vector<float> dwc(rows * r), dhc(rows * r, 0.0f), row(r);
+    STEER_RETURN_IF_ERROR(linearBackward(dfeatures, rows, k.basis, dwc.data()));
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t t = 0; t < kk; ++t) {
+        const int64_t j = ids[i * kk + t];
+        if (j < 0)
+          continue;
+        if (j >= k.nConcepts)
+          return makeError(StatusCode::kOutOfRange, "unknown_head_backward: "
+                           "concept ", j, " is outside [0, ", k.nConcepts,
+                           ")");
+        const float l = logits[i * kk + t];
+        if (!(std::fabs(l) < 15.0f))
+          continue;
+        kernels::loadRow(ref(k.coef), r, j, row.data());
+        const float sg = sigmoid(l);
+        const float c = kernels::dot(&dwc[i * r], row.data(), r) * sg *
+                        (1.0f - sg);
+        kernels::loadRow(ref(k.up), r, j, row.data());
+        kernels::axpy(c, row.data(), &dhc[i * r], r);
+      }
+    std::vector<float> add(rows * D);
+    STEER_RETURN_IF_ERROR(linearBackward(dhc.data(), rows, k.down, add.data()));
+    for (int64_t i = 0; i < rows * D; ++i)
+      dh[i] += add[i];
     return okStatus();
   }
 
