@@ -1,5 +1,6 @@
 //===- engine.cpp - The Steerling forward pass over a device --------------===//
 #include "steer/exec/engine.h"
+#include "tape.h"
 
 #include <algorithm>
 #include <cmath>
@@ -256,10 +257,7 @@ Status Engine::backbone(std::span<const int64_t> ids, int64_t r0, int64_t r1,
                         KvCache &cache, std::span<const Injection> injections,
                         float *hidden) const {
   const ModelConfig &c = config_;
-  const int64_t D = c.nEmbd, M = r1 - r0, hd = c.headDim();
-  const int64_t nh = c.nHead, nkv = c.kvHeads(), kvDim = c.kvDim();
-  const int64_t qkvW = D + 2 * kvDim, H = c.mlpHidden();
-  const int64_t fcRows = c.mlpType == MlpType::kSwiGLU ? 2 * H : H;
+  const int64_t D = c.nEmbd, M = r1 - r0;
   if (r0 < 0 || r1 > static_cast<int64_t>(ids.size()) || r0 >= r1)
     return makeError(StatusCode::kInvalidArgument, "backbone rows [", r0, ", ",
                      r1, ") are not inside a sequence of ", ids.size());
@@ -275,8 +273,40 @@ Status Engine::backbone(std::span<const int64_t> ids, int64_t r0, int64_t r1,
   STEER_RETURN_IF_ERROR(checkIds(ids.subspan(r0, M)));
 
   hal::Device &dev = *device_;
-  // Activations in device memory.
   STEER_ASSIGN_OR_RETURN(hal::Buffer x, dev.allocate(M * D));
+  STEER_RETURN_IF_ERROR(dev.embed(tokEmb_, ids.subspan(r0, M), x.data()));
+  STEER_RETURN_IF_ERROR(runBlocks(x.data(), r0, r1, cache, injections, nullptr));
+  STEER_RETURN_IF_ERROR(dev.rmsNorm(x.data(), M, D, D, lnF_, c.normEps));
+  return dev.download(x.data(), hidden, M * D);
+}
+
+hal::QkvSpec Engine::qkvSpec(const Layer &layer) const {
+  const ModelConfig &c = config_;
+  hal::QkvSpec qs;
+  qs.nHead = c.nHead;
+  qs.nKv = c.kvHeads();
+  qs.headDim = c.headDim();
+  if (c.clipQkv)
+    qs.clip = static_cast<float>(*c.clipQkv);
+  qs.normEps = c.normEps;
+  qs.invFreq = c.useRope ? invFreq_.data() : nullptr;
+  if (c.useQkNorm) {
+    qs.qNorm = layer.qNorm;
+    qs.kNorm = layer.kNorm;
+  }
+  return qs;
+}
+
+Status Engine::runBlocks(float *xp, int64_t r0, int64_t r1, KvCache &cache,
+                         std::span<const Injection> injections,
+                         Tape *tape) const {
+  const ModelConfig &c = config_;
+  const int64_t D = c.nEmbd, M = r1 - r0, hd = c.headDim();
+  const int64_t nh = c.nHead, nkv = c.kvHeads(), kvDim = c.kvDim();
+  const int64_t qkvW = D + 2 * kvDim, H = c.mlpHidden();
+  const int64_t fcRows = c.mlpType == MlpType::kSwiGLU ? 2 * H : H;
+  hal::Device &dev = *device_;
+  // Activations in device memory.
   STEER_ASSIGN_OR_RETURN(hal::Buffer tmp, dev.allocate(M * D));
   STEER_ASSIGN_OR_RETURN(hal::Buffer q, dev.allocate(M * D));
   STEER_ASSIGN_OR_RETURN(hal::Buffer attn, dev.allocate(M * D));
@@ -293,48 +323,51 @@ Status Engine::backbone(std::span<const int64_t> ids, int64_t r0, int64_t r1,
     STEER_RETURN_IF_ERROR(dev.upload(in.direction.data(), d.data(), D));
     directions.push_back(std::move(d));
   }
-  STEER_RETURN_IF_ERROR(dev.embed(tokEmb_, ids.subspan(r0, M), x.data()));
-
-  hal::QkvSpec qs;
-  qs.nHead = nh;
-  qs.nKv = nkv;
-  qs.headDim = hd;
-  if (c.clipQkv)
-    qs.clip = static_cast<float>(*c.clipQkv);
-  qs.normEps = c.normEps;
-  qs.invFreq = c.useRope ? invFreq_.data() : nullptr;
+  // What the gradient pass reads back: each op's inputs (tape.h).
+  if (tape)
+    tape->layers.resize(c.nLayers);
+  auto keep = [&](int64_t l, hal::Buffer Tape::Layer::*field,
+                  const float *src, int64_t n) -> Status {
+    if (!tape)
+      return okStatus();
+    hal::Buffer &slot = tape->layers[l].*field;
+    STEER_ASSIGN_OR_RETURN(slot, dev.allocate(n));
+    return dev.copy(src, slot.data(), n);
+  };
   const bool preNorm = c.normOrder == NormOrder::kPre;
   for (int64_t l = 0; l < c.nLayers; ++l) {
     const Layer &L = layers_[l];
+    STEER_RETURN_IF_ERROR(keep(l, &Tape::Layer::x, xp, M * D));
     // Attention.
-    const float *in = x.data();
+    const float *in = xp;
     if (preNorm) {
-      STEER_RETURN_IF_ERROR(dev.copy(x.data(), tmp.data(), M * D));
+      STEER_RETURN_IF_ERROR(dev.copy(xp, tmp.data(), M * D));
       STEER_RETURN_IF_ERROR(
           dev.rmsNorm(tmp.data(), M, D, D, L.ln1, c.normEps));
       in = tmp.data();
     }
     STEER_RETURN_IF_ERROR(dev.linear(in, M, D, L.qkv, qkv.data(), qkvW));
-    if (c.useQkNorm) {
-      qs.qNorm = L.qNorm;
-      qs.kNorm = L.kNorm;
-    }
+    STEER_RETURN_IF_ERROR(keep(l, &Tape::Layer::qkv, qkv.data(), M * qkvW));
+    const hal::QkvSpec qs = qkvSpec(L);
     float *keys = cache.k[l].data(), *values = cache.v[l].data();
     STEER_RETURN_IF_ERROR(dev.attentionPrologue(qs, qkv.data(), M, r0,
                                                 q.data(), keys, values));
     STEER_RETURN_IF_ERROR(dev.attention(q.data(), keys, values, r0, r1, r1,
                                         c.diffBlockSize, nh, nkv, hd,
                                         attn.data()));
+    STEER_RETURN_IF_ERROR(keep(l, &Tape::Layer::q, q.data(), M * D));
     STEER_RETURN_IF_ERROR(dev.linear(attn.data(), M, D, L.proj, tmp.data(), D));
+    STEER_RETURN_IF_ERROR(keep(l, &Tape::Layer::proj, tmp.data(), M * D));
     if (!preNorm)
       STEER_RETURN_IF_ERROR(
           dev.rmsNorm(tmp.data(), M, D, D, L.ln1, c.normEps));
-    STEER_RETURN_IF_ERROR(dev.add(x.data(), tmp.data(), M * D));
+    STEER_RETURN_IF_ERROR(dev.add(xp, tmp.data(), M * D));
 
     // MLP.
-    in = x.data();
+    STEER_RETURN_IF_ERROR(keep(l, &Tape::Layer::x1, xp, M * D));
+    in = xp;
     if (preNorm) {
-      STEER_RETURN_IF_ERROR(dev.copy(x.data(), tmp.data(), M * D));
+      STEER_RETURN_IF_ERROR(dev.copy(xp, tmp.data(), M * D));
       STEER_RETURN_IF_ERROR(
           dev.rmsNorm(tmp.data(), M, D, D, L.ln2, c.normEps));
       in = tmp.data();
@@ -342,25 +375,30 @@ Status Engine::backbone(std::span<const int64_t> ids, int64_t r0, int64_t r1,
     STEER_RETURN_IF_ERROR(dev.linear(in, M, D, L.fc, fc.data(), fcRows));
     STEER_RETURN_IF_ERROR(dev.mlpActivation(fc.data(), M, H, c.mlpType,
                                             c.activation, act.data()));
+    STEER_RETURN_IF_ERROR(keep(l, &Tape::Layer::fc, fc.data(), M * fcRows));
     STEER_RETURN_IF_ERROR(
         dev.linear(act.data(), M, H, L.fcProj, tmp.data(), D));
+    STEER_RETURN_IF_ERROR(keep(l, &Tape::Layer::mlp, tmp.data(), M * D));
     if (!preNorm)
       STEER_RETURN_IF_ERROR(
           dev.rmsNorm(tmp.data(), M, D, D, L.ln2, c.normEps));
-    STEER_RETURN_IF_ERROR(dev.add(x.data(), tmp.data(), M * D));
+    STEER_RETURN_IF_ERROR(dev.add(xp, tmp.data(), M * D));
 
     // Injections in order (float addition is not associative: the order
     // is the program's).
     for (size_t j = 0; j < injections.size(); ++j) {
       const Injection &inj = injections[j];
       if (inj.alpha != 0 && l + 1 >= inj.firstLayer)
-        STEER_RETURN_IF_ERROR(dev.inject(x.data(), D,
+        STEER_RETURN_IF_ERROR(dev.inject(xp, D,
                                          inj.masked.subspan(r0, M), inj.alpha,
                                          directions[j].data()));
     }
   }
-  STEER_RETURN_IF_ERROR(dev.rmsNorm(x.data(), M, D, D, lnF_, c.normEps));
-  return dev.download(x.data(), hidden, M * D);
+  if (tape) {
+    STEER_ASSIGN_OR_RETURN(tape->final, dev.allocate(M * D));
+    STEER_RETURN_IF_ERROR(dev.copy(xp, tape->final.data(), M * D));
+  }
+  return okStatus();
 }
 
 Status Engine::lmHead(const float *x, int64_t rows, float *logits) const {

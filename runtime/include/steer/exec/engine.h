@@ -102,6 +102,21 @@ struct ForwardOutputs {
   int64_t unknownTopk = 0;
 };
 
+/// A logit to differentiate: `token`'s logit at row `position`.
+struct LogitTarget {
+  int64_t position = 0;
+  int64_t token = 0;
+};
+
+/// What Engine::logitGradients returns.
+struct LogitGradients {
+  /// Rows that ran: up to the end of the last target's attention block
+  /// (later rows cannot reach a target; their gradient is zero).
+  int64_t rows = 0;
+  std::vector<float> logits; // [targets] each target's logit
+  std::vector<float> grads;  // [targets, rows, n_embd] d logit / d input
+};
+
 struct ForwardRequest {
   bool logits = true;
   bool hidden = false;
@@ -142,6 +157,19 @@ public:
                   KvCache &cache, std::span<const Injection> injections,
                   float *hidden) const;
 
+  /// Gradients of target logits with respect to the input rows `embeds`
+  /// ([rows, n_embd]: token embeddings, or any point between them and a
+  /// baseline) of a whole-sequence forward: the blocks with the request's
+  /// injections, ln_f, the composition at each target's row (with the
+  /// request's intervention, differentiated through the concept heads with
+  /// their top-k selections held fixed) and the lm_head row of the
+  /// target's token. No weight gradients; nothing is cached.
+  StatusOr<LogitGradients> logitGradients(std::span<const float> embeds,
+                                          int64_t rows,
+                                          std::span<const LogitTarget> targets,
+                                          const ForwardRequest &request) const;
+  /// Token embedding rows of `ids` ([ids.size(), n_embd], widened).
+  StatusOr<std::vector<float>> embedRows(std::span<const int64_t> ids) const;
   /// A whole forward over `ids` (no cache reuse), with the outputs asked for.
   StatusOr<ForwardOutputs> forward(std::span<const int64_t> ids,
                                    const ForwardRequest &request) const;
@@ -195,6 +223,18 @@ private:
   };
 
   Engine() = default;
+  struct Tape; // what a forward keeps for the gradient pass (tape.h)
+  hal::QkvSpec qkvSpec(const Layer &layer) const;
+  /// The blocks over rows [r0, r1) of the residual stream `x` (device
+  /// memory, [r1 - r0, n_embd]), in place, before ln_f; keys and values into
+  /// `cache`; with a tape, what the gradient pass reads.
+  Status runBlocks(float *x, int64_t r0, int64_t r1, KvCache &cache,
+                   std::span<const Injection> injections, Tape *tape) const;
+  /// The gradient of the input rows from dh (host, [n_embd]) at row `row`
+  /// of the hidden states, through ln_f and the recorded blocks.
+  Status backwardBlocks(const Tape &tape, const KvCache &cache, int64_t rows,
+                        int64_t row, std::span<const float> dh,
+                        float *grad) const;
   /// Device memory holding `n` host floats: the host memory itself when
   /// the device shares it, else `scratch`, uploaded.
   StatusOr<const float *> stageIn(const float *host, int64_t n,
