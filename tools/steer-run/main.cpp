@@ -149,6 +149,24 @@ int main(int argc, char **argv) {
   explainCmd->add_option("--top", explain.top, "concepts per chunk")
       ->capture_default_str();
 
+  steer::cli::AttributeInputOptions attrIn;
+  CLI::App *attrInCmd = app.add_subcommand(
+      "attribute-input",
+      "generate and attribute each generated token to the prompt tokens "
+      "(integrated gradients on the snapshot it was committed from)");
+  addGeneration(attrInCmd, attrIn.generation);
+  attrInCmd->add_option("--ig-steps", attrIn.igSteps,
+                        "Riemann steps: 32 for faithful magnitudes, 1 "
+                        "(input x gradient) for rankings")
+      ->capture_default_str();
+  attrInCmd->add_option("--baseline", attrIn.baseline,
+                        "mask (the reference's), pad or zero")
+      ->capture_default_str();
+  attrInCmd->add_option("--top", attrIn.top, "prompt tokens listed per chunk")
+      ->capture_default_str();
+  attrInCmd->add_flag("--per-token", attrIn.perToken,
+                      "also rank the prompt for every generated token");
+
   steer::cli::ForwardOptions forward;
   CLI::App *forwardCmd = app.add_subcommand(
       "forward", "one forward pass, every output dumped to safetensors");
@@ -208,6 +226,10 @@ int main(int argc, char **argv) {
   if (*explainCmd) {
     explain.generation.progress = terminal;
     return finish(steer::cli::explain(explain));
+  }
+  if (*attrInCmd) {
+    attrIn.generation.progress = terminal;
+    return finish(steer::cli::attributeInput(attrIn));
   }
   if (*forwardCmd)
     return finish(steer::cli::forward(forward));

@@ -3,9 +3,11 @@
 #include "steer/cli/commands.h"
 #include "steer/session/session.h"
 #include "steer/exec/attribution.h"
+#include "steer/exec/input_attribution.h"
 #include "steer/io/safetensors_writer.h"
 #include "steer/model/concept_labels.h"
 #include "steer/text/tokenizer.h"
+#include "steer/text/utf8.h"
 
 #include <nlohmann/json.hpp>
 
@@ -15,6 +17,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <numeric>
 
 namespace steer::cli {
 namespace {
@@ -334,6 +337,178 @@ StatusOr<std::string> explain(const ExplainOptions &o) {
                 maxError, maxLogit, attributions.size());
   out += line;
   return out;
+}
+
+StatusOr<std::string> attributeInput(const AttributeInputOptions &o) {
+  if (o.top < 1 || o.top > 100000)
+    return makeError(StatusCode::kInvalidArgument,
+                     "--top must be in [1, 100000], got ", o.top);
+  if (o.igSteps < 1 || o.igSteps > 4096)
+    return makeError(StatusCode::kInvalidArgument,
+                     "--ig-steps must be in [1, 4096], got ", o.igSteps);
+  IgOptions ig;
+  ig.steps = o.igSteps;
+  STEER_ASSIGN_OR_RETURN(ig.baseline, parseIgBaseline(o.baseline),
+                         "in --baseline");
+  const GenerateOptions &go = o.generation;
+  if (!go.stopText.empty())
+    return makeError(StatusCode::kInvalidArgument,
+                     "attribute-input does not take --stop: every committed "
+                     "token is attributed (use --stop-tokens)");
+  STEER_ASSIGN_OR_RETURN(Loaded m, load(go.input));
+  if (!m.engine().interpretable())
+    return makeError(StatusCode::kInvalidArgument, go.input.dir,
+                     ": attribute-input needs an interpretable checkpoint");
+  STEER_ASSIGN_OR_RETURN(SamplingOptions s, sampling(go));
+  // An artifact's program decides the steering on the prompt; the
+  // generation and every snapshot's forward then run under it.
+  STEER_ASSIGN_OR_RETURN(AppliedPolicy policy, m.session->steering(m.ids),
+                         "while evaluating the program's guards");
+  GenerateRequest req;
+  req.sampling = s;
+  if (!policy.steering.empty())
+    req.steering = &policy.steering;
+  req.callback =
+      progressCallback(go.progress, s.steps.value_or(s.maxNewTokens), nullptr);
+  auto t0 = std::chrono::steady_clock::now();
+  STEER_ASSIGN_OR_RETURN(InputAttribution a,
+                         steer::attributeInput(m.engine(), m.ids, req, ig),
+                         "while attributing");
+  const double total =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
+          .count();
+  for (const TargetAttribution &t : a.targets)
+    for (float v : t.scores)
+      if (!std::isfinite(v))
+        return makeError(StatusCode::kDataLoss, "the attribution of position ",
+                         t.position, " is not finite; nothing can be shown");
+
+  const Tokenizer &tok = m.tokenizer();
+  const ModelConfig &c = m.engine().config();
+  std::vector<int64_t> stops = s.stopTokens;
+  if (c.instruct)
+    stops.push_back(100283);
+  const std::vector<ChunkAttribution> chunks = chunkAttribution(
+      a.sequence, a.promptTokens, c.endofchunkTokenId, stops, {});
+  std::vector<int64_t> promptPositions(a.promptTokens);
+  std::iota(promptPositions.begin(), promptPositions.end(), 0);
+  auto targetsIn = [&](int64_t start, int64_t end) {
+    std::vector<size_t> idx;
+    for (size_t i = 0; i < a.targets.size(); ++i)
+      if (a.targets[i].position >= start && a.targets[i].position < end)
+        idx.push_back(i);
+    return idx;
+  };
+  auto tokenText = [&](int64_t id) {
+    return decode(tok, std::span<const int64_t>(&id, 1));
+  };
+  // Completeness (n > 1): the scores of a target sum to its logit minus
+  // the baseline's, up to the Riemann error.
+  // The gap is reported beside the largest logit change it is a part of.
+  double gap = 0, largestChange = 0;
+  if (ig.steps > 1)
+    for (const TargetAttribution &t : a.targets) {
+      double sum = 0;
+      for (float v : t.scores)
+        sum += v;
+      const double d = t.inputLogit - t.baselineLogit;
+      gap = std::max(gap, std::fabs(sum - d));
+      largestChange = std::max(largestChange, std::fabs(d));
+    }
+  const std::string text = decode(tok, a.generation.generated);
+
+  if (go.json) {
+    nlohmann::ordered_json j;
+    j["text"] = text;
+    j["prompt_tokens"] = a.promptTokens;
+    j["sequence"] = a.sequence;
+    if (m.artifact())
+      j["rules_fired"] = policy.fired;
+    j["ig"] = {{"steps", ig.steps}, {"baseline", igBaselineName(ig.baseline)}};
+    for (const TargetAttribution &t : a.targets) {
+      nlohmann::ordered_json tj;
+      tj["order"] = t.order;
+      tj["position"] = t.position;
+      tj["token"] = t.token;
+      tj["text"] = tokenText(t.token);
+      tj["logit"] = t.inputLogit;
+      if (ig.steps > 1)
+        tj["baseline_logit"] = t.baselineLogit;
+      tj["attribution"] = t.scores;
+      j["targets"].push_back(tj);
+    }
+    for (const ChunkAttribution &ch : chunks) {
+      nlohmann::ordered_json cj;
+      cj["start"] = ch.start;
+      cj["end"] = ch.end;
+      cj["text"] = decode(
+          tok, std::span(a.sequence).subspan(ch.start, ch.end - ch.start));
+      const std::vector<size_t> idx = targetsIn(ch.start, ch.end);
+      auto ranked = aggregateScores(a, idx, promptPositions);
+      for (size_t i = 0; i < ranked.size() && i < size_t(o.top); ++i)
+        cj["prompt"].push_back({{"position", ranked[i].first},
+                                {"token", a.sequence[ranked[i].first]},
+                                {"text", tokenText(a.sequence[ranked[i].first])},
+                                {"score", ranked[i].second}});
+      j["chunks"].push_back(cj);
+    }
+    if (ig.steps > 1)
+      j["completeness"] = {{"max_abs_gap", gap},
+                           {"largest_logit_change", largestChange}};
+    j["timings"] = {{"seconds", total},
+                    {"attribution_seconds", a.seconds},
+                    {"targets", a.targets.size()},
+                    {"ms_per_target",
+                     a.targets.empty() ? 0.0 : a.seconds * 1e3 / a.targets.size()}};
+    return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+           "\n";
+  }
+
+  std::string out = firedLine(m, policy);
+  out += text + "\n";
+  char line[512];
+  auto listRanked = [&](const std::vector<std::pair<int64_t, float>> &ranked) {
+    for (size_t i = 0; i < ranked.size() && i < size_t(o.top); ++i) {
+      std::snprintf(line, sizeof(line), "  %+8.4f  #%-4lld %s\n",
+                    ranked[i].second, (long long)ranked[i].first,
+                    displayText(tokenText(a.sequence[ranked[i].first]), false).c_str());
+      out += line;
+    }
+  };
+  for (size_t n = 0; n < chunks.size(); ++n) {
+    const ChunkAttribution &ch = chunks[n];
+    std::snprintf(line, sizeof(line), "\nchunk %zu (tokens %lld-%lld): ", n + 1,
+                  (long long)ch.start, (long long)ch.end - 1);
+    out += line;
+    out += decode(tok,
+                  std::span(a.sequence).subspan(ch.start, ch.end - ch.start));
+    out += "\n";
+    listRanked(aggregateScores(a, targetsIn(ch.start, ch.end), promptPositions));
+  }
+  if (o.perToken)
+    for (size_t i = 0; i < a.targets.size(); ++i) {
+      const TargetAttribution &t = a.targets[i];
+      std::snprintf(line, sizeof(line), "\ntoken #%lld %s (logit %.4f):\n",
+                    (long long)t.position,
+                    displayText(tokenText(t.token), false).c_str(), t.inputLogit);
+      out += line;
+      const size_t one[] = {i};
+      listRanked(aggregateScores(a, one, promptPositions));
+    }
+  std::snprintf(line, sizeof(line),
+                "\nintegrated gradients: %lld step%s, %s baseline; %zu tokens "
+                "in %.2f s",
+                (long long)ig.steps, ig.steps == 1 ? "" : "s",
+                igBaselineName(ig.baseline), a.targets.size(), a.seconds);
+  out += line;
+  if (ig.steps > 1) {
+    std::snprintf(line, sizeof(line),
+                  "; completeness: each token's scores sum to its logit "
+                  "minus the baseline's within %.3g (largest change %.3g)",
+                  gap, largestChange);
+    out += line;
+  }
+  return out + "\n";
 }
 
 StatusOr<std::string> forward(const ForwardOptions &o) {

@@ -76,6 +76,17 @@ struct ExplainOptions {
 };
 StatusOr<std::string> explain(const ExplainOptions &options);
 
+struct AttributeInputOptions {
+  GenerateOptions generation;
+  int64_t igSteps = 1;            // Riemann steps (1: input x gradient)
+  std::string baseline = "mask";  // mask, pad, zero
+  int64_t top = 8;                // prompt tokens listed per chunk
+  bool perToken = false;          // a ranking per generated token too
+};
+/// Generates and attributes every committed token to the input positions
+/// (integrated gradients on the snapshot it was committed from).
+StatusOr<std::string> attributeInput(const AttributeInputOptions &options);
+
 struct ForwardOptions {
   ModelInput input;
   std::string dump;      // .safetensors output
