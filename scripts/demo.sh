@@ -34,6 +34,10 @@ say "Audit: which concepts drove the answer"
 "$bin/steer-run" explain "$model" --prompt "$harmful" --max-new-tokens 64 --greedy \
   --stop-tokens 198,627 --top 5
 
+say "Audit: which prompt tokens drove the answer (input x gradient on each commit's snapshot)"
+"$bin/steer-run" attribute-input "$model" --prompt "$harmful" --max-new-tokens 64 --greedy \
+  --stop-tokens 198,627 --top 5
+
 say "Fix: compile profiles/audit-then-fix.policy into an artifact"
 "$bin/steerc" "$src/profiles/audit-then-fix.policy" --model "$model" -o "$work/fix.steer"
 "$bin/steerc" "$src/profiles/audit-then-fix.policy" --model "$model" --emit=profile | sed -n '1,20p'
