@@ -123,6 +123,30 @@ protected:
     EXPECT_TRUE(bound.ok()) << bound.status().toString();
     return *bound;
   }
+  /// A prologue spec with clip 2.5, random qk-norm gains and RoPE
+  /// frequencies (base 10000) on this device.
+  struct Prologue {
+    std::vector<float> invFreq;
+    Buffer freq;
+    TestWeight qn, kn;
+    QkvSpec spec;
+  };
+  Prologue prologue(int64_t nh, int64_t nkv, int64_t hd) {
+    Prologue p;
+    for (int64_t i = 0; i < hd; i += 2)
+      p.invFreq.push_back(1.0f / std::pow(10000.0f, float(i) / float(hd)));
+    p.freq = put(p.invFreq);
+    p.qn = randomWeight(hd, DType::kF32, rng_);
+    p.kn = randomWeight(hd, DType::kF32, rng_);
+    p.spec.nHead = nh;
+    p.spec.nKv = nkv;
+    p.spec.headDim = hd;
+    p.spec.clip = 2.5f;
+    p.spec.qNorm = bind(p.qn, 1, hd);
+    p.spec.kNorm = bind(p.kn, 1, hd);
+    p.spec.invFreq = p.freq.data();
+    return p;
+  }
   std::unique_ptr<Device> dev_;
   std::mt19937 rng_{7};
 };
@@ -219,20 +243,10 @@ TEST_P(DeviceCts, RmsNormAndAdd) {
 TEST_P(DeviceCts, AttentionPrologueAndBlockCausalAttention) {
   const int64_t nh = 4, nkv = 2, hd = 8, D = nh * hd, kvDim = nkv * hd;
   const int64_t total = 10, block = 4, r0 = 3, m = total - r0;
-  std::vector<float> invFreq;
-  for (int64_t i = 0; i < hd; i += 2)
-    invFreq.push_back(1.0f / std::pow(10000.0f, float(i) / float(hd)));
-  Buffer freq = put(invFreq);
-  TestWeight qn = randomWeight(hd, DType::kF32, rng_),
-             kn = randomWeight(hd, DType::kF32, rng_);
-  QkvSpec spec;
-  spec.nHead = nh;
-  spec.nKv = nkv;
-  spec.headDim = hd;
-  spec.clip = 2.5f;
-  spec.qNorm = bind(qn, 1, hd);
-  spec.kNorm = bind(kn, 1, hd);
-  spec.invFreq = freq.data();
+  Prologue pro = prologue(nh, nkv, hd);
+  const std::vector<float> &invFreq = pro.invFreq;
+  const TestWeight &qn = pro.qn, &kn = pro.kn;
+  const QkvSpec &spec = pro.spec;
   std::vector<float> qkvh = randomVector(m * (D + 2 * kvDim), rng_, 2.0f);
   // Rows [0, r0) of the cache hold earlier keys and values.
   std::vector<float> kh = randomVector(total * kvDim, rng_),
@@ -658,20 +672,10 @@ TEST_P(DeviceCts, AttentionBackward) {
   const int64_t rows = 10, block = 4;
   // The prologue over rows [0, rows): clip (values both inside and past
   // it), per-head RMSNorm, RoPE.
-  std::vector<float> invFreq;
-  for (int64_t i = 0; i < hd; i += 2)
-    invFreq.push_back(1.0f / std::pow(10000.0f, float(i) / float(hd)));
-  Buffer freq = put(invFreq);
-  TestWeight qn = randomWeight(hd, DType::kF32, rng_),
-             kn = randomWeight(hd, DType::kF32, rng_);
-  QkvSpec spec;
-  spec.nHead = nh;
-  spec.nKv = nkv;
-  spec.headDim = hd;
-  spec.clip = 2.5f;
-  spec.qNorm = bind(qn, 1, hd);
-  spec.kNorm = bind(kn, 1, hd);
-  spec.invFreq = freq.data();
+  Prologue pro = prologue(nh, nkv, hd);
+  const std::vector<float> &invFreq = pro.invFreq;
+  const TestWeight &qn = pro.qn, &kn = pro.kn;
+  const QkvSpec &spec = pro.spec;
   const int64_t width = D + 2 * kvDim;
   std::vector<float> qkv = randomVector(rows * width, rng_, 2.0f);
   for (float &v : qkv) // no value within the difference step of the clip

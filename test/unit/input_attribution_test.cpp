@@ -23,6 +23,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include <stdlib.h>
@@ -134,6 +135,67 @@ TEST_P(GoldenInputAttribution, MatchesTheReferenceAutograd) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, GoldenInputAttribution,
                          testing::Values("tiny-f32", "tiny-bf16"));
+
+TEST(InputAttribution, ReplaysEachStepsSteeredForward) {
+  // The golden amplify preset (injection of concepts 3 and 5 from layer 1,
+  // hard cutoff after 8 tokens) plus a known-weight override that drops
+  // epsilon: every attributed logit is the logit generation computed for
+  // that token at that step (its cached forward), so the replay used the
+  // step's alpha, masked rows and intervention.
+  Model m = open(kGolden + "/tiny-f32/checkpoint");
+  ASSERT_NE(m.engine, nullptr);
+  SteeringOptions so;
+  so.injectConcepts = {3, 5};
+  so.target = 8;
+  so.injectLayer = 1;
+  so.schedule = InjectSchedule::kHardCutoff;
+  so.cutoffTokens = 8;
+  so.weights.concepts = {7};
+  so.weights.values = {1.0f};
+  auto steering = resolveSteering(*m.engine, so);
+  ASSERT_TRUE(steering.ok()) << steering.status().toString();
+  const int64_t D = m.engine->width();
+  std::map<int64_t, double> stepLogit;
+  GenerateRequest req;
+  req.sampling = SamplingOptions::greedy(16);
+  req.steering = &*steering;
+  req.callback = [&](const StepInfo &info) {
+    for (size_t i = 0; i < info.positions.size(); ++i) {
+      const auto row = std::find(info.outputPositions.begin(),
+                                 info.outputPositions.end(),
+                                 info.positions[i]) -
+                       info.outputPositions.begin();
+      std::vector<float> w(D);
+      EXPECT_TRUE(m.engine->lmHeadRow(info.tokens[i], w.data()).ok());
+      double l = 0;
+      for (int64_t d = 0; d < D; ++d)
+        l += double(info.outputs->composed[row * D + d]) * w[d];
+      stepLogit[info.positions[i]] = l;
+    }
+    return true;
+  };
+  const std::vector<int64_t> prompt = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+  auto a = attributeInput(*m.engine, prompt, req, {});
+  ASSERT_TRUE(a.ok()) << a.status().toString();
+  ASSERT_EQ(a->targets.size(), 16u);
+  ASSERT_EQ(stepLogit.size(), 16u);
+  for (const TargetAttribution &t : a->targets)
+    EXPECT_NEAR(t.inputLogit, stepLogit[t.position],
+                1e-4 * std::max(1.0, std::abs(stepLogit[t.position])))
+        << "position " << t.position;
+  // The schedule: full alpha while fewer than 8 tokens are committed.
+  for (size_t g = 0; g < a->groups.size(); ++g) {
+    ASSERT_EQ(a->groups[g].alphas.size(), 1u);
+    EXPECT_EQ(a->groups[g].alphas[0] != 0.0f, g < 8) << "group " << g;
+  }
+  // Unsteered, the same snapshots give other logits.
+  auto plain = integratedGradients(
+      *m.engine, a->groups[0].snapshot,
+      std::vector<LogitTarget>{{a->targets[0].position, a->targets[0].token}},
+      {});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_GT(std::abs((*plain)[0].inputLogit - a->targets[0].inputLogit), 1e-3);
+}
 
 TEST(InputAttribution, CompletenessGapShrinksWithSteps) {
   Model m = open(kGolden + "/tiny-f32/checkpoint");
