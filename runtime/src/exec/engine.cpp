@@ -256,28 +256,54 @@ Status Engine::checkIds(std::span<const int64_t> ids) const {
 Status Engine::backbone(std::span<const int64_t> ids, int64_t r0, int64_t r1,
                         KvCache &cache, std::span<const Injection> injections,
                         float *hidden) const {
+  const BackboneRows one[] = {{ids, r0, r1, &cache, injections, hidden}};
+  return backboneBatch(one);
+}
+
+Status Engine::backboneBatch(std::span<const BackboneRows> batch) const {
   const ModelConfig &c = config_;
-  const int64_t D = c.nEmbd, M = r1 - r0;
-  if (r0 < 0 || r1 > static_cast<int64_t>(ids.size()) || r0 >= r1)
-    return makeError(StatusCode::kInvalidArgument, "backbone rows [", r0, ", ",
-                     r1, ") are not inside a sequence of ", ids.size());
-  if (cache.validRows < r0 || cache.capacity < r1 ||
-      static_cast<int64_t>(cache.k.size()) != c.nLayers)
-    return makeError(StatusCode::kInternal, "kv cache holds ", cache.validRows,
-                     " of ", cache.capacity, " rows; rows [", r0, ", ", r1,
-                     ") were asked for");
-  if (r1 > c.blockSize)
-    return makeError(StatusCode::kOutOfRange, "sequence of ", r1,
-                     " tokens is longer than the model's context (block_size ",
-                     c.blockSize, ")");
-  STEER_RETURN_IF_ERROR(checkIds(ids.subspan(r0, M)));
+  const int64_t D = c.nEmbd;
+  if (batch.empty())
+    return makeError(StatusCode::kInvalidArgument, "backbone: no sequence");
+  int64_t M = 0;
+  std::vector<Segment> segments;
+  for (size_t s = 0; s < batch.size(); ++s) {
+    const BackboneRows &b = batch[s];
+    const int64_t r0 = b.r0, r1 = b.r1;
+    if (r0 < 0 || r1 > static_cast<int64_t>(b.ids.size()) || r0 >= r1)
+      return makeError(StatusCode::kInvalidArgument, "backbone rows [", r0,
+                       ", ", r1, ") are not inside a sequence of ",
+                       b.ids.size(), " (sequence ", s, " of the batch)");
+    if (!b.cache || b.cache->validRows < r0 || b.cache->capacity < r1 ||
+        static_cast<int64_t>(b.cache->k.size()) != c.nLayers)
+      return makeError(StatusCode::kInternal, "kv cache of sequence ", s,
+                       " cannot hold rows [", r0, ", ", r1, ")");
+    if (r1 > c.blockSize)
+      return makeError(StatusCode::kOutOfRange, "sequence of ", r1,
+                       " tokens is longer than the model's context "
+                       "(block_size ", c.blockSize, ")");
+    for (size_t t = 0; t < s; ++t)
+      if (batch[t].cache == b.cache)
+        return makeError(StatusCode::kInvalidArgument, "backbone: sequences ",
+                         t, " and ", s, " of the batch share a kv cache");
+    STEER_RETURN_IF_ERROR(checkIds(b.ids.subspan(r0, r1 - r0)));
+    segments.push_back({M, r0, r1, b.cache, b.injections});
+    M += r1 - r0;
+  }
 
   hal::Device &dev = *device_;
   STEER_ASSIGN_OR_RETURN(hal::Buffer x, dev.allocate(M * D));
-  STEER_RETURN_IF_ERROR(dev.embed(tokEmb_, ids.subspan(r0, M), x.data()));
-  STEER_RETURN_IF_ERROR(runBlocks(x.data(), r0, r1, cache, injections, nullptr));
+  for (size_t s = 0; s < batch.size(); ++s)
+    STEER_RETURN_IF_ERROR(
+        dev.embed(tokEmb_, batch[s].ids.subspan(batch[s].r0, batch[s].r1 - batch[s].r0),
+                  x.data() + segments[s].offset * D));
+  STEER_RETURN_IF_ERROR(runBlocks(x.data(), segments, nullptr));
   STEER_RETURN_IF_ERROR(dev.rmsNorm(x.data(), M, D, D, lnF_, c.normEps));
-  return dev.download(x.data(), hidden, M * D);
+  for (size_t s = 0; s < batch.size(); ++s)
+    STEER_RETURN_IF_ERROR(dev.download(x.data() + segments[s].offset * D,
+                                       batch[s].hidden,
+                                       (batch[s].r1 - batch[s].r0) * D));
+  return okStatus();
 }
 
 hal::QkvSpec Engine::qkvSpec(const Layer &layer) const {
@@ -297,11 +323,16 @@ hal::QkvSpec Engine::qkvSpec(const Layer &layer) const {
   return qs;
 }
 
-Status Engine::runBlocks(float *xp, int64_t r0, int64_t r1, KvCache &cache,
-                         std::span<const Injection> injections,
+Status Engine::runBlocks(float *xp, std::span<const Segment> segments,
                          Tape *tape) const {
   const ModelConfig &c = config_;
-  const int64_t D = c.nEmbd, M = r1 - r0, hd = c.headDim();
+  const int64_t D = c.nEmbd, hd = c.headDim();
+  int64_t M = 0;
+  for (const Segment &sg : segments)
+    M += sg.r1 - sg.r0;
+  if (tape && segments.size() != 1)
+    return makeError(StatusCode::kInternal,
+                     "a tape records one sequence, not ", segments.size());
   const int64_t nh = c.nHead, nkv = c.kvHeads(), kvDim = c.kvDim();
   const int64_t qkvW = D + 2 * kvDim, H = c.mlpHidden();
   const int64_t fcRows = c.mlpType == MlpType::kSwiGLU ? 2 * H : H;
@@ -313,16 +344,22 @@ Status Engine::runBlocks(float *xp, int64_t r0, int64_t r1, KvCache &cache,
   STEER_ASSIGN_OR_RETURN(hal::Buffer qkv, dev.allocate(M * qkvW));
   STEER_ASSIGN_OR_RETURN(hal::Buffer fc, dev.allocate(M * fcRows));
   STEER_ASSIGN_OR_RETURN(hal::Buffer act, dev.allocate(M * H));
-  // Injection directions on the device, once per call.
-  std::vector<hal::Buffer> directions;
-  for (const Injection &in : injections) {
-    if (static_cast<int64_t>(in.direction.size()) != D)
-      return makeError(StatusCode::kInvalidArgument, "an injection direction "
-                       "has ", in.direction.size(), " values, not ", D);
-    STEER_ASSIGN_OR_RETURN(hal::Buffer d, dev.allocate(D));
-    STEER_RETURN_IF_ERROR(dev.upload(in.direction.data(), d.data(), D));
-    directions.push_back(std::move(d));
-  }
+  // Injection directions on the device, once per call ([segment][j]).
+  std::vector<std::vector<hal::Buffer>> directions(segments.size());
+  for (size_t s = 0; s < segments.size(); ++s)
+    for (const Injection &in : segments[s].injections) {
+      if (static_cast<int64_t>(in.direction.size()) != D)
+        return makeError(StatusCode::kInvalidArgument, "an injection "
+                         "direction has ", in.direction.size(), " values, not ",
+                         D);
+      if (static_cast<int64_t>(in.masked.size()) < segments[s].r1)
+        return makeError(StatusCode::kInvalidArgument, "an injection's mask "
+                         "covers ", in.masked.size(), " positions of ",
+                         segments[s].r1);
+      STEER_ASSIGN_OR_RETURN(hal::Buffer d, dev.allocate(D));
+      STEER_RETURN_IF_ERROR(dev.upload(in.direction.data(), d.data(), D));
+      directions[s].push_back(std::move(d));
+    }
   // What the gradient pass reads back: each op's inputs (tape.h).
   if (tape)
     tape->layers.resize(c.nLayers);
@@ -348,13 +385,18 @@ Status Engine::runBlocks(float *xp, int64_t r0, int64_t r1, KvCache &cache,
     }
     STEER_RETURN_IF_ERROR(dev.linear(in, M, D, L.qkv, qkv.data(), qkvW));
     STEER_RETURN_IF_ERROR(keep(l, &Tape::Layer::qkv, qkv.data(), M * qkvW));
+    // Attention per sequence, over its own rows and cache.
     const hal::QkvSpec qs = qkvSpec(L);
-    float *keys = cache.k[l].data(), *values = cache.v[l].data();
-    STEER_RETURN_IF_ERROR(dev.attentionPrologue(qs, qkv.data(), M, r0,
-                                                q.data(), keys, values));
-    STEER_RETURN_IF_ERROR(dev.attention(q.data(), keys, values, r0, r1, r1,
-                                        c.diffBlockSize, nh, nkv, hd,
-                                        attn.data()));
+    for (const Segment &sg : segments) {
+      const int64_t o = sg.offset, m = sg.r1 - sg.r0;
+      float *keys = sg.cache->k[l].data(), *values = sg.cache->v[l].data();
+      STEER_RETURN_IF_ERROR(dev.attentionPrologue(qs, qkv.data() + o * qkvW, m,
+                                                  sg.r0, q.data() + o * D,
+                                                  keys, values));
+      STEER_RETURN_IF_ERROR(dev.attention(q.data() + o * D, keys, values,
+                                          sg.r0, sg.r1, sg.r1, c.diffBlockSize,
+                                          nh, nkv, hd, attn.data() + o * D));
+    }
     STEER_RETURN_IF_ERROR(keep(l, &Tape::Layer::q, q.data(), M * D));
     STEER_RETURN_IF_ERROR(dev.linear(attn.data(), M, D, L.proj, tmp.data(), D));
     STEER_RETURN_IF_ERROR(keep(l, &Tape::Layer::proj, tmp.data(), M * D));
@@ -384,14 +426,17 @@ Status Engine::runBlocks(float *xp, int64_t r0, int64_t r1, KvCache &cache,
           dev.rmsNorm(tmp.data(), M, D, D, L.ln2, c.normEps));
     STEER_RETURN_IF_ERROR(dev.add(xp, tmp.data(), M * D));
 
-    // Injections in order (float addition is not associative: the order
-    // is the program's).
-    for (size_t j = 0; j < injections.size(); ++j) {
-      const Injection &inj = injections[j];
-      if (inj.alpha != 0 && l + 1 >= inj.firstLayer)
-        STEER_RETURN_IF_ERROR(dev.inject(xp, D,
-                                         inj.masked.subspan(r0, M), inj.alpha,
-                                         directions[j].data()));
+    // Each sequence's injections in order (float addition is not
+    // associative: the order is the program's).
+    for (size_t s = 0; s < segments.size(); ++s) {
+      const Segment &sg = segments[s];
+      for (size_t j = 0; j < sg.injections.size(); ++j) {
+        const Injection &inj = sg.injections[j];
+        if (inj.alpha != 0 && l + 1 >= inj.firstLayer)
+          STEER_RETURN_IF_ERROR(dev.inject(
+              xp + sg.offset * D, D, inj.masked.subspan(sg.r0, sg.r1 - sg.r0),
+              inj.alpha, directions[s][j].data()));
+      }
     }
   }
   if (tape) {

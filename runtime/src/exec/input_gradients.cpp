@@ -161,8 +161,8 @@ Engine::logitGradients(std::span<const float> embeds, int64_t T,
   STEER_ASSIGN_OR_RETURN(hal::Buffer x, dev.allocate(M * D));
   STEER_RETURN_IF_ERROR(dev.upload(embeds.data(), x.data(), M * D));
   Tape tape;
-  STEER_RETURN_IF_ERROR(
-      runBlocks(x.data(), 0, M, cache, request.injections, &tape));
+  const Segment rows[] = {{0, 0, M, &cache, request.injections}};
+  STEER_RETURN_IF_ERROR(runBlocks(x.data(), rows, &tape));
   STEER_RETURN_IF_ERROR(dev.rmsNorm(x.data(), M, D, D, lnF_, c.normEps));
   std::vector<float> hidden(M * D);
   STEER_RETURN_IF_ERROR(dev.download(x.data(), hidden.data(), M * D));

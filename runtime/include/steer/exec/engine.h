@@ -102,6 +102,17 @@ struct ForwardOutputs {
   int64_t unknownTopk = 0;
 };
 
+/// One sequence's rows in Engine::backboneBatch: rows [r0, r1) of `ids`
+/// (the whole sequence) with its cache and injections, hidden states into
+/// `hidden` ([r1 - r0, n_embd], host).
+struct BackboneRows {
+  std::span<const int64_t> ids;
+  int64_t r0 = 0, r1 = 0;
+  KvCache *cache = nullptr;
+  std::span<const Injection> injections;
+  float *hidden = nullptr;
+};
+
 /// A logit to differentiate: `token`'s logit at row `position`.
 struct LogitTarget {
   int64_t position = 0;
@@ -171,6 +182,13 @@ public:
   /// Token embedding rows of `ids` ([ids.size(), n_embd], widened).
   StatusOr<std::vector<float>> embedRows(std::span<const int64_t> ids) const;
   /// A whole forward over `ids` (no cache reuse), with the outputs asked for.
+  /// Several sequences' backbone rows in one pass (batched serving): the
+  /// linear layers run on all rows together, so each weight is read once
+  /// for the batch; attention and injections run per sequence. A device
+  /// computes each row the same whatever the rows beside it, so every
+  /// sequence's hidden states are bit-identical to its own backbone() call.
+  /// Each sequence needs its own cache.
+  Status backboneBatch(std::span<const BackboneRows> batch) const;
   StatusOr<ForwardOutputs> forward(std::span<const int64_t> ids,
                                    const ForwardRequest &request) const;
 
@@ -225,11 +243,19 @@ private:
   Engine() = default;
   struct Tape; // what a forward keeps for the gradient pass (tape.h)
   hal::QkvSpec qkvSpec(const Layer &layer) const;
-  /// The blocks over rows [r0, r1) of the residual stream `x` (device
-  /// memory, [r1 - r0, n_embd]), in place, before ln_f; keys and values into
-  /// `cache`; with a tape, what the gradient pass reads.
-  Status runBlocks(float *x, int64_t r0, int64_t r1, KvCache &cache,
-                   std::span<const Injection> injections, Tape *tape) const;
+  /// One sequence's rows [r0, r1) at row `offset` of a residual stream.
+  struct Segment {
+    int64_t offset = 0, r0 = 0, r1 = 0;
+    KvCache *cache = nullptr;
+    std::span<const Injection> injections;
+  };
+  /// The blocks over the rows of `segments`, concatenated in the residual
+  /// stream `x` (device memory, [rows, n_embd]), in place, before ln_f:
+  /// linear layers, norms and MLPs on all rows at once, attention and
+  /// injections per segment (keys and values into its cache); with a tape
+  /// (one segment), what the gradient pass reads.
+  Status runBlocks(float *x, std::span<const Segment> segments,
+                   Tape *tape) const;
   /// The gradient of the input rows from dh (host, [n_embd]) at row `row`
   /// of the hidden states, through ln_f and the recorded blocks.
   Status backwardBlocks(const Tape &tape, const KvCache &cache, int64_t rows,
