@@ -270,9 +270,69 @@ StatusOr<ResolvedSteering> resolveSteering(const Engine &engine,
   return r;
 }
 
-StatusOr<GenerationResult> generate(const Engine &engine,
-                                    std::span<const int64_t> prompt,
-                                    const GenerateRequest &request) {
+/// One generation as a resumable state machine: start() validates and sets
+/// up (the prefill included), plan() advances to the next step that has
+/// masked positions and says which backbone rows it needs, finish() runs
+/// the rest of that step once they are computed. generate() drives one;
+/// generateBatch() drives several through one batched backbone per step.
+class GenerationRun {
+public:
+  static StatusOr<std::unique_ptr<GenerationRun>>
+  start(const Engine &engine, std::span<const int64_t> prompt,
+        const GenerateRequest &request);
+  bool finished() const { return finished_; }
+  /// Appends the backbone rows of the next step (one per stream) to
+  /// `rows`; appends nothing when generation has ended.
+  Status plan(std::vector<BackboneRows> &rows);
+  /// The rest of the planned step, its backbone rows computed.
+  Status finish();
+  GenerationResult take();
+
+private:
+  GenerationRun(const Engine &engine, const GenerateRequest &request)
+      : engine_(engine), request_(request), o_(request.sampling) {}
+
+  const Engine &engine_;
+  const GenerateRequest &request_;
+  const SamplingOptions &o_;
+  const ResolvedSteering *steer_ = nullptr;
+  int64_t B_ = 0, V_ = 0, P_ = 0, gen_ = 0, T_ = 0, D_ = 0;
+  int64_t blocks_ = 0, stepsPerBlock_ = 0;
+  int64_t mask_ = 0, eos_ = 0, pad_ = 0;
+  bool instruct_ = false, cache_ = false;
+  std::mt19937_64 rng_;
+  std::vector<Stream> streams_;
+  std::vector<uint8_t> isPrompt_;
+  WeightIntervention weights_;
+  bool intervene_ = false;
+  GenerationResult result_;
+  // Where the loop stands.
+  int64_t b_ = 0, s_ = 0, globalStep_ = 0;
+  bool blockOpen_ = false, done_ = false, finished_ = false;
+  int64_t bs_ = 0, be_ = 0;
+  std::vector<int64_t> schedule_;
+  // The planned step.
+  std::chrono::steady_clock::time_point t0_;
+  std::vector<float> alphas_;
+  std::vector<int64_t> maskedPos_;
+  int64_t end_ = 0, fixedRows_ = 0;
+  struct StreamStep {
+    int64_t r0 = 0;
+    std::vector<uint8_t> masked;
+    std::vector<Injection> injections;
+    std::vector<float> hidden;
+  };
+  std::vector<StreamStep> stepStreams_;
+  std::vector<float> logits_; // reused by every step (see finish)
+
+  void finalize();
+};
+
+StatusOr<std::unique_ptr<GenerationRun>>
+GenerationRun::start(const Engine &engine, std::span<const int64_t> prompt,
+                     const GenerateRequest &request) {
+  std::unique_ptr<GenerationRun> run(new GenerationRun(engine, request));
+  GenerationRun &g = *run;
   const ModelConfig &c = engine.config();
   const SamplingOptions &o = request.sampling;
   const ResolvedSteering *steer = request.steering;
@@ -308,35 +368,36 @@ StatusOr<GenerationResult> generate(const Engine &engine,
                        "mask token (id ", c.maskTokenId, ") at position ", i,
                        "; generation fills only the new positions");
   STEER_RETURN_IF_ERROR(engine.checkIds(o.stopTokens), "in the stop tokens");
-  const int64_t stepsPerBlock = steps / blocks;
-  const int64_t mask = c.maskTokenId, eos = c.eosTokenId, pad = c.padTokenId;
-  const bool instruct = c.instruct && V > kEotId;
+  g.B_ = B, g.V_ = V, g.P_ = P, g.gen_ = gen, g.T_ = T, g.D_ = c.nEmbd;
+  g.blocks_ = blocks;
+  g.stepsPerBlock_ = steps / blocks;
+  g.mask_ = c.maskTokenId, g.eos_ = c.eosTokenId, g.pad_ = c.padTokenId;
+  g.instruct_ = c.instruct && V > kEotId;
 
-  std::mt19937_64 rng(o.seed ? *o.seed : std::random_device{}());
-  std::vector<Stream> streams(o.cfgScale > 0 ? 2 : 1);
-  for (Stream &s : streams) {
-    s.tokens.assign(T, mask);
+  g.rng_.seed(o.seed ? *o.seed : std::random_device{}());
+  g.streams_.resize(o.cfgScale > 0 ? 2 : 1);
+  for (Stream &s : g.streams_) {
+    s.tokens.assign(T, g.mask_);
     STEER_ASSIGN_OR_RETURN(s.cache, engine.makeCache(T));
   }
-  std::copy(prompt.begin(), prompt.end(), streams[0].tokens.begin());
-  std::vector<uint8_t> isPrompt(T, 0);
+  std::copy(prompt.begin(), prompt.end(), g.streams_[0].tokens.begin());
+  g.isPrompt_.assign(T, 0);
   for (int64_t i = 0; i < P; ++i)
-    isPrompt[i] = prompt[i] != mask;
+    g.isPrompt_[i] = prompt[i] != g.mask_;
 
-  GenerationResult result;
-  const bool cache = o.useCache && !o.referenceCompute;
+  g.cache_ = o.useCache && !o.referenceCompute;
   if (request.decideSteering) {
     if (steer)
       return makeError(StatusCode::kInternal, "generate: both a steering "
                        "and a hook that decides it on the prompt");
     // The prompt alone, as a forward of it would compute it: injections
     // act at masked positions only, so none applies here.
-    Stream &st = streams[0];
+    Stream &st = g.streams_[0];
     std::vector<float> hidden(P * c.nEmbd);
     STEER_RETURN_IF_ERROR(
         engine.backbone(prompt, 0, P, st.cache, {}, hidden.data()),
         "in the prompt's prefill");
-    result.rowsComputed += P;
+    g.result_.rowsComputed += P;
     ForwardRequest heads;
     heads.logits = false;
     heads.knownWeights = true;
@@ -349,239 +410,343 @@ StatusOr<GenerationResult> generate(const Engine &engine,
     // Keys and values of attention blocks holding only prompt tokens are
     // final; the last, partial block sees the first masks, so it is
     // computed again with them.
-    if (cache)
+    if (g.cache_)
       st.cache.validRows = P / B * B;
   }
+  g.steer_ = steer;
 
-  WeightIntervention weights;
-  const bool intervene = steer && steer->intervenes();
-  if (intervene) {
-    weights = steer->weights;
-    if (weights.positions.empty())
+  g.intervene_ = steer && steer->intervenes();
+  if (g.intervene_) {
+    g.weights_ = steer->weights;
+    if (g.weights_.positions.empty())
       for (int64_t p = P; p < T; ++p)
-        weights.positions.push_back(p);
+        g.weights_.positions.push_back(p);
   }
+  g.result_.promptTokens = P;
+  return run;
+}
 
-  result.promptTokens = P;
-  const int64_t D = c.nEmbd;
-  bool done = false;
-  int64_t globalStep = 0;
-  std::vector<int64_t> &x = streams[0].tokens;
-  // The masked rows' logits, reused by every step: a fresh vector of a
-  // block's rows x the vocabulary per step was zeroed and page-faulted in
-  // each time (tens of ms per step on a mid-size model).
-  std::vector<float> logits;
-  for (int64_t b = 0; b < blocks && !done; ++b) {
-    const int64_t bs = P + b * B, be = bs + B;
-    int64_t maskedInBlock = 0;
-    for (int64_t p = bs; p < be; ++p)
-      maskedInBlock += x[p] == mask;
-    std::vector<int64_t> schedule =
-        transferSchedule(maskedInBlock, stepsPerBlock);
-    for (int64_t s = 0; s < stepsPerBlock && !done; ++s) {
-      auto t0 = std::chrono::steady_clock::now();
-      // Each injection's alpha for this step (its schedule).
-      std::vector<float> alphas;
-      if (steer && !steer->injections.empty()) {
-        int64_t remaining = std::count(x.begin(), x.end(), mask);
-        int64_t committed = std::max<int64_t>(gen, 1) - remaining;
-        for (const ResolvedInjection &in : steer->injections)
-          alphas.push_back(in.alphaAfter(committed));
-      }
-      // Rows to compute: from the first attention block that may change to
-      // the end of the attention block holding the generation block.
-      const int64_t fixedRows = bs / B * B;
-      const int64_t end = cache ? std::min(T, (be + B - 1) / B * B) : T;
-      std::vector<int64_t> maskedPos;
-      for (int64_t p = bs; p < be; ++p)
-        if (x[p] == mask)
-          maskedPos.push_back(p);
-      if (maskedPos.empty())
-        continue;
-      const int64_t nm = static_cast<int64_t>(maskedPos.size());
-
-      logits.resize(nm * V);
-      ForwardOutputs outs;
-      ForwardRequest req;
-      req.logits = false;
-      req.concepts = request.wantConcepts;
-      req.intervention = intervene ? &weights : nullptr;
-      for (size_t si = 0; si < streams.size(); ++si) {
-        Stream &st = streams[si];
-        if (si == 1)
-          for (int64_t p = 0; p < T; ++p)
-            st.tokens[p] = isPrompt[p] ? mask : x[p];
-        std::vector<uint8_t> masked(T);
-        for (int64_t p = 0; p < T; ++p)
-          masked[p] = st.tokens[p] == mask;
-        // Cached rows holding masks saw the injections: reuse them only if
-        // no alpha has changed.
-        bool maskedCached = false;
-        for (int64_t p = 0; p < st.cache.validRows && !maskedCached; ++p)
-          maskedCached = masked[p];
-        if (!cache || (maskedCached && st.cacheAlphas != alphas))
-          st.cache.validRows = 0;
-        const int64_t r0 = st.cache.validRows;
-        std::vector<Injection> injections;
-        for (size_t i = 0; i < alphas.size(); ++i)
-          if (alphas[i] != 0)
-            injections.push_back({steer->injections[i].direction, alphas[i],
-                                  steer->injections[i].injectLayer, masked});
-        std::vector<float> hidden((end - r0) * D);
-        STEER_RETURN_IF_ERROR(engine.backbone(st.tokens, r0, end, st.cache,
-                                              injections, hidden.data()));
-        result.rowsComputed += end - r0;
-        if (o.referenceCompute && engine.interpretable()) {
-          // The reference's per-step work on rows it then discards.
-          ForwardRequest all;
-          all.concepts = true;
-          ForwardOutputs full;
-          STEER_RETURN_IF_ERROR(engine.heads(hidden.data(), end, 0, all, full));
-          std::vector<float> allLogits(end * V);
-          STEER_RETURN_IF_ERROR(
-              engine.lmHead(full.composed.data(), end, allLogits.data()));
-        }
-        if (cache) {
-          st.cache.validRows = std::max(st.cache.validRows, fixedRows);
-          st.cacheAlphas = alphas;
-        }
-        // Heads and lm_head for the masked rows of the block only.
-        std::vector<float> rows(nm * D);
-        for (int64_t i = 0; i < nm; ++i)
-          std::copy_n(&hidden[(maskedPos[i] - r0) * D], D, &rows[i * D]);
-        ForwardOutputs o2;
-        ForwardOutputs &target = si == 0 ? outs : o2;
-        // Positions are not contiguous: run heads row by row so each row
-        // gets its own absolute position for the intervention.
-        std::vector<ForwardOutputs> perRow(nm);
-        for (int64_t i = 0; i < nm; ++i)
-          STEER_RETURN_IF_ERROR(
-              engine.heads(&rows[i * D], 1, maskedPos[i], req, perRow[i]));
-        target = mergeRows(perRow);
-        target.rows = nm;
-        if (si == 0) {
-          STEER_RETURN_IF_ERROR(
-              engine.lmHead(target.composed.data(), nm, logits.data()));
-        } else {
-          std::vector<float> un(nm * V);
-          STEER_RETURN_IF_ERROR(
-              engine.lmHead(target.composed.data(), nm, un.data()));
-          const float g = static_cast<float>(o.cfgScale + 1);
-          for (int64_t i = 0; i < nm * V; ++i)
-            logits[i] = un[i] + g * (logits[i] - un[i]);
-        }
-      }
-
-      // Logit processing, as the reference orders it. The penalty's token
-      // set is built only when there is a penalty.
-      std::set<int64_t> seen;
-      if (o.repetitionPenalty != 1.0)
-        seen.insert(x.begin(), x.end());
-      std::vector<float> confidence(nm);
-      const std::vector<int64_t> penalized(seen.begin(), seen.end());
-      const int64_t banned[] = {eos, mask, pad};
-      STEER_RETURN_IF_ERROR(engine.logitEpilogue(
-          logits.data(), nm,
-          steer ? std::span<const float>(steer->vocabBias)
-                : std::span<const float>(),
-          penalized, static_cast<float>(o.repetitionPenalty), banned,
-          confidence.data()));
-      // A NaN or Inf logit (finite weights whose products overflow float32,
-      // or steering that does) makes every confidence NaN; committing by a
-      // NaN order would produce text that means nothing. Fail fast instead.
-      for (int64_t i = 0; i < nm; ++i)
-        if (!(confidence[i] > 0 && confidence[i] <= 1))
-          return makeError(StatusCode::kDataLoss, "step ", globalStep,
-                           ": the forward produced non-finite logits at "
-                           "position ",
-                           maskedPos[i],
-                           " (the weights or the steering overflow float32)");
-      const int64_t k = std::min<int64_t>(schedule[s], nm);
-      std::vector<int64_t> order(nm);
-      std::iota(order.begin(), order.end(), 0);
-      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b2) {
-        return confidence[a] > confidence[b2];
-      });
-      StepInfo info;
-      info.step = globalStep;
-      for (int64_t j = 0; j < k; ++j) {
-        int64_t i = order[j];
-        int64_t token = 0;
-        if (isGreedy(o)) {
-          STEER_RETURN_IF_ERROR(engine.argmax(&logits[i * V], 1, &token));
-        } else {
-          token = sampleToken(&logits[i * V], V, o, rng);
-        }
-        int64_t pos = maskedPos[i];
-        x[pos] = token;
-        info.positions.push_back(pos);
-        info.tokens.push_back(token);
-        if (instruct && token == kEotId) {
-          std::fill(x.begin() + pos + 1, x.end(), eos);
-          done = true;
-          break;
-        }
-      }
-      double secs =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-              .count();
-      result.stepSeconds.push_back(secs);
-      ++globalStep;
-      if (request.callback) {
-        info.seconds = secs;
-        info.outputs = &outs;
-        info.outputPositions = maskedPos;
-        if (!request.callback(info))
-          done = true;
-      }
-      // A text stop in the committed prefix (every position before it
-      // final: commits never change) ends generation now; the rest of the
-      // block cannot change the text before it.
-      if (!done && !request.stopText.empty() && request.decode) {
-        std::vector<int64_t> prefix;
-        for (int64_t p = P; p < T && x[p] != mask; ++p)
-          if (x[p] != eos)
-            prefix.push_back(x[p]);
-        if (!prefix.empty()) {
-          const std::string decoded = request.decode(prefix);
-          if (stopIndex(decoded, request.stopText) < decoded.size())
-            done = true;
-        }
-      }
+Status GenerationRun::plan(std::vector<BackboneRows> &rows) {
+  std::vector<int64_t> &x = streams_[0].tokens;
+  while (true) {
+    if (finished_)
+      return okStatus();
+    if (done_ || b_ >= blocks_) {
+      finalize();
+      return okStatus();
     }
-    if (!done && !o.stopTokens.empty()) {
-      bool stop = false;
-      for (int64_t p = P; p < be && !stop; ++p)
-        stop = std::find(o.stopTokens.begin(), o.stopTokens.end(), x[p]) !=
-               o.stopTokens.end();
-      if (stop)
-        break;
+    if (!blockOpen_) {
+      bs_ = P_ + b_ * B_;
+      be_ = bs_ + B_;
+      int64_t maskedInBlock = 0;
+      for (int64_t p = bs_; p < be_; ++p)
+        maskedInBlock += x[p] == mask_;
+      schedule_ = transferSchedule(maskedInBlock, stepsPerBlock_);
+      s_ = 0;
+      blockOpen_ = true;
     }
-    if (!done && !request.stopText.empty() && request.decode) {
-      std::vector<int64_t> text;
-      for (int64_t p = P; p < be; ++p)
-        if (x[p] != mask && x[p] != eos)
-          text.push_back(x[p]);
-      const std::string decoded = request.decode(text);
-      if (stopIndex(decoded, request.stopText) < decoded.size())
-        break;
+    if (s_ >= stepsPerBlock_) {
+      // The block is over: stop tokens and stop text end generation here.
+      blockOpen_ = false;
+      if (!done_ && !o_.stopTokens.empty()) {
+        bool stop = false;
+        for (int64_t p = P_; p < be_ && !stop; ++p)
+          stop = std::find(o_.stopTokens.begin(), o_.stopTokens.end(),
+                           x[p]) != o_.stopTokens.end();
+        if (stop) {
+          finalize();
+          return okStatus();
+        }
+      }
+      if (!done_ && !request_.stopText.empty() && request_.decode) {
+        std::vector<int64_t> text;
+        for (int64_t p = P_; p < be_; ++p)
+          if (x[p] != mask_ && x[p] != eos_)
+            text.push_back(x[p]);
+        const std::string decoded = request_.decode(text);
+        if (stopIndex(decoded, request_.stopText) < decoded.size()) {
+          finalize();
+          return okStatus();
+        }
+      }
+      ++b_;
+      continue;
+    }
+
+    t0_ = std::chrono::steady_clock::now();
+    // Each injection's alpha for this step (its schedule).
+    alphas_.clear();
+    if (steer_ && !steer_->injections.empty()) {
+      int64_t remaining = std::count(x.begin(), x.end(), mask_);
+      int64_t committed = std::max<int64_t>(gen_, 1) - remaining;
+      for (const ResolvedInjection &in : steer_->injections)
+        alphas_.push_back(in.alphaAfter(committed));
+    }
+    // Rows to compute: from the first attention block that may change to
+    // the end of the attention block holding the generation block.
+    fixedRows_ = bs_ / B_ * B_;
+    end_ = cache_ ? std::min(T_, (be_ + B_ - 1) / B_ * B_) : T_;
+    maskedPos_.clear();
+    for (int64_t p = bs_; p < be_; ++p)
+      if (x[p] == mask_)
+        maskedPos_.push_back(p);
+    if (maskedPos_.empty()) {
+      ++s_;
+      continue;
+    }
+    stepStreams_.resize(streams_.size());
+    for (size_t si = 0; si < streams_.size(); ++si) {
+      Stream &st = streams_[si];
+      StreamStep &ss = stepStreams_[si];
+      if (si == 1)
+        for (int64_t p = 0; p < T_; ++p)
+          st.tokens[p] = isPrompt_[p] ? mask_ : x[p];
+      ss.masked.assign(T_, 0);
+      for (int64_t p = 0; p < T_; ++p)
+        ss.masked[p] = st.tokens[p] == mask_;
+      // Cached rows holding masks saw the injections: reuse them only if
+      // no alpha has changed.
+      bool maskedCached = false;
+      for (int64_t p = 0; p < st.cache.validRows && !maskedCached; ++p)
+        maskedCached = ss.masked[p];
+      if (!cache_ || (maskedCached && st.cacheAlphas != alphas_))
+        st.cache.validRows = 0;
+      ss.r0 = st.cache.validRows;
+      ss.injections.clear();
+      for (size_t i = 0; i < alphas_.size(); ++i)
+        if (alphas_[i] != 0)
+          ss.injections.push_back({steer_->injections[i].direction, alphas_[i],
+                                   steer_->injections[i].injectLayer,
+                                   ss.masked});
+      ss.hidden.resize((end_ - ss.r0) * D_);
+      rows.push_back({st.tokens, ss.r0, end_, &st.cache, ss.injections,
+                      ss.hidden.data()});
+    }
+    return okStatus();
+  }
+}
+
+Status GenerationRun::finish() {
+  const SamplingOptions &o = o_;
+  std::vector<int64_t> &x = streams_[0].tokens;
+  const int64_t nm = static_cast<int64_t>(maskedPos_.size());
+  const int64_t D = D_, V = V_;
+  logits_.resize(nm * V);
+  ForwardOutputs outs;
+  ForwardRequest req;
+  req.logits = false;
+  req.concepts = request_.wantConcepts;
+  req.intervention = intervene_ ? &weights_ : nullptr;
+  for (size_t si = 0; si < streams_.size(); ++si) {
+    Stream &st = streams_[si];
+    StreamStep &ss = stepStreams_[si];
+    const int64_t r0 = ss.r0;
+    const std::vector<float> &hidden = ss.hidden;
+    result_.rowsComputed += end_ - r0;
+    if (o.referenceCompute && engine_.interpretable()) {
+      // The reference's per-step work on rows it then discards.
+      ForwardRequest all;
+      all.concepts = true;
+      ForwardOutputs full;
+      STEER_RETURN_IF_ERROR(engine_.heads(hidden.data(), end_, 0, all, full));
+      std::vector<float> allLogits(end_ * V);
+      STEER_RETURN_IF_ERROR(
+          engine_.lmHead(full.composed.data(), end_, allLogits.data()));
+    }
+    if (cache_) {
+      st.cache.validRows = std::max(st.cache.validRows, fixedRows_);
+      st.cacheAlphas = alphas_;
+    }
+    // Heads and lm_head for the masked rows of the block only.
+    std::vector<float> rows(nm * D);
+    for (int64_t i = 0; i < nm; ++i)
+      std::copy_n(&hidden[(maskedPos_[i] - r0) * D], D, &rows[i * D]);
+    ForwardOutputs o2;
+    ForwardOutputs &target = si == 0 ? outs : o2;
+    // Positions are not contiguous: run heads row by row so each row
+    // gets its own absolute position for the intervention.
+    std::vector<ForwardOutputs> perRow(nm);
+    for (int64_t i = 0; i < nm; ++i)
+      STEER_RETURN_IF_ERROR(
+          engine_.heads(&rows[i * D], 1, maskedPos_[i], req, perRow[i]));
+    target = mergeRows(perRow);
+    target.rows = nm;
+    if (si == 0) {
+      STEER_RETURN_IF_ERROR(
+          engine_.lmHead(target.composed.data(), nm, logits_.data()));
+    } else {
+      std::vector<float> un(nm * V);
+      STEER_RETURN_IF_ERROR(
+          engine_.lmHead(target.composed.data(), nm, un.data()));
+      const float g = static_cast<float>(o.cfgScale + 1);
+      for (int64_t i = 0; i < nm * V; ++i)
+        logits_[i] = un[i] + g * (logits_[i] - un[i]);
     }
   }
 
-  result.sequence = x;
-  result.steps = globalStep;
-  std::set<int64_t> terminal(o.stopTokens.begin(), o.stopTokens.end());
-  if (instruct)
+  // Logit processing, as the reference orders it. The penalty's token
+  // set is built only when there is a penalty.
+  std::set<int64_t> seen;
+  if (o.repetitionPenalty != 1.0)
+    seen.insert(x.begin(), x.end());
+  std::vector<float> confidence(nm);
+  const std::vector<int64_t> penalized(seen.begin(), seen.end());
+  const int64_t banned[] = {eos_, mask_, pad_};
+  STEER_RETURN_IF_ERROR(engine_.logitEpilogue(
+      logits_.data(), nm,
+      steer_ ? std::span<const float>(steer_->vocabBias)
+             : std::span<const float>(),
+      penalized, static_cast<float>(o.repetitionPenalty), banned,
+      confidence.data()));
+  // A NaN or Inf logit (finite weights whose products overflow float32,
+  // or steering that does) makes every confidence NaN; committing by a
+  // NaN order would produce text that means nothing. Fail fast instead.
+  for (int64_t i = 0; i < nm; ++i)
+    if (!(confidence[i] > 0 && confidence[i] <= 1))
+      return makeError(StatusCode::kDataLoss, "step ", globalStep_,
+                       ": the forward produced non-finite logits at "
+                       "position ",
+                       maskedPos_[i],
+                       " (the weights or the steering overflow float32)");
+  const int64_t k = std::min<int64_t>(schedule_[s_], nm);
+  std::vector<int64_t> order(nm);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b2) {
+    return confidence[a] > confidence[b2];
+  });
+  StepInfo info;
+  info.step = globalStep_;
+  for (int64_t j = 0; j < k; ++j) {
+    int64_t i = order[j];
+    int64_t token = 0;
+    if (isGreedy(o)) {
+      STEER_RETURN_IF_ERROR(engine_.argmax(&logits_[i * V], 1, &token));
+    } else {
+      token = sampleToken(&logits_[i * V], V, o, rng_);
+    }
+    int64_t pos = maskedPos_[i];
+    x[pos] = token;
+    info.positions.push_back(pos);
+    info.tokens.push_back(token);
+    if (instruct_ && token == kEotId) {
+      std::fill(x.begin() + pos + 1, x.end(), eos_);
+      done_ = true;
+      break;
+    }
+  }
+  double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_)
+          .count();
+  result_.stepSeconds.push_back(secs);
+  ++globalStep_;
+  if (request_.callback) {
+    info.seconds = secs;
+    info.outputs = &outs;
+    info.outputPositions = maskedPos_;
+    if (!request_.callback(info))
+      done_ = true;
+  }
+  // A text stop in the committed prefix (every position before it
+  // final: commits never change) ends generation now; the rest of the
+  // block cannot change the text before it.
+  if (!done_ && !request_.stopText.empty() && request_.decode) {
+    std::vector<int64_t> prefix;
+    for (int64_t p = P_; p < T_ && x[p] != mask_; ++p)
+      if (x[p] != eos_)
+        prefix.push_back(x[p]);
+    if (!prefix.empty()) {
+      const std::string decoded = request_.decode(prefix);
+      if (stopIndex(decoded, request_.stopText) < decoded.size())
+        done_ = true;
+    }
+  }
+  ++s_;
+  return okStatus();
+}
+
+void GenerationRun::finalize() {
+  finished_ = true;
+  const std::vector<int64_t> &x = streams_[0].tokens;
+  result_.sequence = x;
+  result_.steps = globalStep_;
+  std::set<int64_t> terminal(o_.stopTokens.begin(), o_.stopTokens.end());
+  if (instruct_)
     terminal.insert(kEotId);
-  for (int64_t p = P; p < T; ++p) {
+  for (int64_t p = P_; p < T_; ++p) {
     int64_t t = x[p];
-    if (t == mask || t == eos)
+    if (t == mask_ || t == eos_)
       continue;
     if (terminal.count(t))
       break;
-    result.generated.push_back(t);
+    result_.generated.push_back(t);
   }
-  return result;
+}
+
+GenerationResult GenerationRun::take() { return std::move(result_); }
+
+StatusOr<GenerationResult> generate(const Engine &engine,
+                                    std::span<const int64_t> prompt,
+                                    const GenerateRequest &request) {
+  STEER_ASSIGN_OR_RETURN(std::unique_ptr<GenerationRun> run,
+                         GenerationRun::start(engine, prompt, request));
+  std::vector<BackboneRows> rows;
+  while (true) {
+    rows.clear();
+    STEER_RETURN_IF_ERROR(run->plan(rows));
+    if (run->finished())
+      break;
+    STEER_RETURN_IF_ERROR(engine.backboneBatch(rows));
+    STEER_RETURN_IF_ERROR(run->finish());
+  }
+  return run->take();
+}
+
+std::vector<StatusOr<GenerationResult>>
+generateBatch(const Engine &engine, std::span<const BatchRequest> batch) {
+  std::vector<StatusOr<GenerationResult>> out;
+  std::vector<std::unique_ptr<GenerationRun>> runs(batch.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto run = GenerationRun::start(engine, batch[i].prompt, batch[i].request);
+    if (run.ok()) {
+      runs[i] = std::move(*run);
+      out.emplace_back(GenerationResult{});
+    } else {
+      out.emplace_back(run.status());
+    }
+  }
+  std::vector<BackboneRows> rows;
+  std::vector<size_t> stepping;
+  while (true) {
+    rows.clear();
+    stepping.clear();
+    for (size_t i = 0; i < runs.size(); ++i) {
+      if (!runs[i])
+        continue;
+      Status st = runs[i]->plan(rows);
+      if (!st.ok()) {
+        out[i] = st;
+        runs[i].reset();
+        continue;
+      }
+      if (runs[i]->finished()) {
+        out[i] = runs[i]->take();
+        runs[i].reset();
+        continue;
+      }
+      stepping.push_back(i);
+    }
+    if (stepping.empty())
+      break;
+    Status st = engine.backboneBatch(rows);
+    for (size_t i : stepping) {
+      Status fin = st.ok() ? runs[i]->finish() : st;
+      if (!fin.ok()) {
+        out[i] = fin;
+        runs[i].reset();
+      }
+    }
+  }
+  return out;
 }
 
 size_t stopIndex(std::string_view text, const std::vector<std::string> &stops) {

@@ -179,4 +179,22 @@ StatusOr<GenerationResult> generate(const Engine &engine,
                                     std::span<const int64_t> prompt,
                                     const GenerateRequest &request);
 
+/// One request of a batch: a prompt and its generation request (its own
+/// sampling, steering, callback).
+struct BatchRequest {
+  std::span<const int64_t> prompt;
+  GenerateRequest request;
+};
+
+/// Generates every request of `batch` in lockstep: each step, the backbone
+/// rows of every request that is still generating (whatever its steering,
+/// prompt length, schedule or block) run in one Engine::backboneBatch call,
+/// so each weight is read once per step for the whole batch; heads, lm_head
+/// and commits run per request. Each request's result is the one
+/// generate() gives it alone, token for token (the device computes each
+/// row the same whatever the rows beside it). A request that fails (its
+/// settings refused, a non-finite step) gets its error; the others go on.
+std::vector<StatusOr<GenerationResult>>
+generateBatch(const Engine &engine, std::span<const BatchRequest> batch);
+
 } // namespace steer
