@@ -1,5 +1,6 @@
 //===- input_attribution.cpp - Integrated gradients over a generation -----===//
 #include "steer/exec/input_attribution.h"
+#include "steer/text/utf8.h"
 
 #include <algorithm>
 #include <chrono>
@@ -16,12 +17,11 @@ StatusOr<IgBaseline> parseIgBaseline(std::string_view name) {
     return IgBaseline::kPad;
   if (name == "zero")
     return IgBaseline::kZero;
-  std::string shown(name.substr(0, 40));
-  for (char &ch : shown)
-    if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) >= 0x7f)
-      ch = '?';
-  return makeError(StatusCode::kInvalidArgument, "unknown baseline '", shown,
-                   "': use mask (the reference's), pad or zero");
+  // Shown escaped and cut short: the name is whatever a user typed.
+  return makeError(StatusCode::kInvalidArgument, "unknown baseline '",
+                   displayText(name.substr(0, 40), false),
+                   name.size() > 40 ? "...'" : "'",
+                   ": use mask (the reference's), pad or zero");
 }
 
 const char *igBaselineName(IgBaseline baseline) {
