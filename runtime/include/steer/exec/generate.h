@@ -192,8 +192,10 @@ struct BatchRequest {
 /// so each weight is read once per step for the whole batch; heads, lm_head
 /// and commits run per request. Each request's result is the one
 /// generate() gives it alone, token for token (the device computes each
-/// row the same whatever the rows beside it). A request that fails (its
-/// settings refused, a non-finite step) gets its error; the others go on.
+/// row the same whatever the rows beside it). A request whose settings are
+/// refused, or whose step fails after its rows are computed (non-finite
+/// logits, a callback's error), gets its error and the others go on; a
+/// failure of the shared backbone call fails every request in that step.
 std::vector<StatusOr<GenerationResult>>
 generateBatch(const Engine &engine, std::span<const BatchRequest> batch);
 
