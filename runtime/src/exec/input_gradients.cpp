@@ -167,7 +167,16 @@ Engine::logitGradients(std::span<const float> embeds, int64_t T,
   std::vector<float> hidden(M * D);
   STEER_RETURN_IF_ERROR(dev.download(x.data(), hidden.data(), M * D));
 
+  // The composition at a target's row (Engine::heads) is the identity
+  // unless epsilon is dropped; then it is unknown + known features.
   const ConceptConfig *k = c.concepts ? &*c.concepts : nullptr;
+  const bool epsilon = !k || (k->useEpsilonCorrection &&
+                              (iv ? iv->epsilon.value_or(false) : true));
+  const bool throughHeads = k && !epsilon && k->useUnknown;
+  ForwardRequest hr;
+  hr.logits = false;
+  hr.concepts = true;
+  hr.intervention = iv;
   LogitGradients out;
   out.rows = M;
   out.logits.resize(targets.size());
@@ -177,16 +186,6 @@ Engine::logitGradients(std::span<const float> embeds, int64_t T,
     const LogitTarget &t = targets[ti];
     const float *h = &hidden[t.position * D];
     STEER_RETURN_IF_ERROR(lmHeadRow(t.token, w.data()));
-    // The composition at the target's row (Engine::heads): the identity
-    // unless epsilon is dropped, then unknown + known features.
-    ForwardRequest hr;
-    hr.logits = false;
-    hr.concepts = true;
-    hr.intervention = iv;
-    const bool epsilon =
-        !k || (k->useEpsilonCorrection &&
-               (iv ? iv->epsilon.value_or(false) : true));
-    const bool throughHeads = k && !epsilon && k->useUnknown;
     std::copy(w.begin(), w.end(), dh.begin());
     if (!throughHeads) {
       out.logits[ti] = static_cast<float>(dotHost(h, w.data(), D));
