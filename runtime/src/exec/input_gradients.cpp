@@ -16,12 +16,6 @@
 namespace steer {
 namespace {
 
-bool listed(const WeightIntervention &iv, int64_t pos) {
-  return iv.positions.empty() ||
-         std::find(iv.positions.begin(), iv.positions.end(), pos) !=
-             iv.positions.end();
-}
-
 double dotHost(const float *a, const float *b, int64_t n) {
   double s = 0;
   for (int64_t i = 0; i < n; ++i)
@@ -206,7 +200,7 @@ Engine::logitGradients(std::span<const float> embeds, int64_t T,
           dw.data(), ddh.data()));
       std::vector<int64_t> liveIds;
       std::vector<float> liveLogits;
-      if (iv && listed(*iv, t.position)) {
+      if (iv && iv->lists(t.position)) {
         if (iv->profile.empty() && iv->features.empty()) {
           // The dense path's selection: the row's weights without the
           // intervention, top-k applied; the listed concepts are constants.

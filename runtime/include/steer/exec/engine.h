@@ -25,6 +25,7 @@
 #include "steer/hal/device.h"
 #include "steer/model/checkpoint.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -74,6 +75,12 @@ struct WeightIntervention {
   /// compiled program states it (its compose op).
   std::optional<bool> epsilon;
 
+  /// Whether the intervention applies at absolute position `pos`.
+  bool lists(int64_t pos) const {
+    return positions.empty() ||
+           std::find(positions.begin(), positions.end(), pos) !=
+               positions.end();
+  }
   /// Whether the heads must run to apply this: weights or features change,
   /// or epsilon is dropped.
   bool active() const {

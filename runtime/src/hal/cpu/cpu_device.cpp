@@ -73,12 +73,6 @@ std::string cpuModelName() {
   return "unknown CPU";
 }
 
-bool positionListed(const WeightIntervention &iv, int64_t pos) {
-  return iv.positions.empty() ||
-         std::find(iv.positions.begin(), iv.positions.end(), pos) !=
-             iv.positions.end();
-}
-
 class CpuDevice final : public Device {
   /// Each weight's packed copy for linear layers, built at its first use
   /// (tables read by row, such as an embedding, are never packed unless a
@@ -143,6 +137,42 @@ class CpuDevice final : public Device {
       *slot = std::move(t);
     }
     return slot->get();
+  }
+
+  /// The backward of a concept head's weighted sum over a fixed selection,
+  /// out_i = sum_j sigmoid(l_ij) E_j with l_ij = P_j . in_i (rows of width
+  /// w): in_grad_i += sum_j (out_grad_i . E_j) sigmoid'(l_ij) [|l_ij| < 15]
+  /// P_j over each row's listed ids (id -1: an empty slot).
+  Status selectionBackward(const char *op, const Weight &E, const Weight &Pw,
+                           int64_t n, int64_t w, int64_t rows,
+                           std::span<const int64_t> ids,
+                           std::span<const float> logits, int64_t kk,
+                           const float *outGrad, float *inGrad) {
+    if (static_cast<int64_t>(ids.size()) != rows * kk ||
+        logits.size() != ids.size())
+      return makeError(StatusCode::kInvalidArgument, op, ": ", ids.size(),
+                       " ids and ", logits.size(), " logits for ", rows,
+                       " rows of ", kk);
+    std::vector<float> e(w), p(w);
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t t = 0; t < kk; ++t) {
+        const int64_t j = ids[i * kk + t];
+        if (j < 0)
+          continue;
+        if (j >= n)
+          return makeError(StatusCode::kOutOfRange, op, ": concept ", j,
+                           " is outside [0, ", n, ")");
+        const float l = logits[i * kk + t];
+        if (!(std::fabs(l) < 15.0f))
+          continue; // the clamp passes no gradient
+        kernels::loadRow(ref(E), w, j, e.data());
+        const float sg = sigmoid(l);
+        const float c =
+            kernels::dot(outGrad + i * w, e.data(), w) * sg * (1.0f - sg);
+        kernels::loadRow(ref(Pw), w, j, p.data());
+        kernels::axpy(c, p.data(), inGrad + i * w, w);
+      }
+    return okStatus();
   }
 
 public:
@@ -390,8 +420,10 @@ public:
       std::memcpy(g + D, dkeys + i * kvDim, kvDim * sizeof(float));
       std::memcpy(g + D + kvDim, dvalues + i * kvDim, kvDim * sizeof(float));
       if (s.invFreq) {
-        cpu::ropeBackward(g, s.nHead, hd, i, s.invFreq);
-        cpu::ropeBackward(g + D, s.nKv, hd, i, s.invFreq);
+        // RoPE's gradient is its transpose: the rotation back, by -pos
+        // (sin is odd, so the same angles with the sine's sign flipped).
+        kernels::rope(g, s.nHead, hd, -i, s.invFreq);
+        kernels::rope(g + D, s.nKv, hd, -i, s.invFreq);
       }
       std::vector<float> clipped(raw, raw + width);
       if (s.clip)
@@ -460,33 +492,10 @@ public:
                            std::span<const int64_t> ids,
                            std::span<const float> logits, int64_t kk,
                            const float *dfeatures, float *dh) override {
-    const int64_t D = k.width;
-    if (static_cast<int64_t>(ids.size()) != rows * kk ||
-        logits.size() != ids.size())
-      return makeError(StatusCode::kInvalidArgument, "known_head_backward: ",
-                       ids.size(), " ids and ", logits.size(),
-                       " logits for ", rows, " rows of ", kk);
-    std::vector<float> e(D), p(D);
-    for (int64_t i = 0; i < rows; ++i)
-      for (int64_t t = 0; t < kk; ++t) {
-        const int64_t j = ids[i * kk + t];
-        if (j < 0)
-          continue;
-        if (j >= k.nConcepts)
-          return makeError(StatusCode::kOutOfRange, "known_head_backward: "
-                           "concept ", j, " is outside [0, ", k.nConcepts,
-                           ")");
-        const float l = logits[i * kk + t];
-        if (!(std::fabs(l) < 15.0f))
-          continue; // the clamp passes no gradient
-        kernels::loadRow(ref(k.embedding), D, j, e.data());
-        const float sg = sigmoid(l);
-        const float c = kernels::dot(dfeatures + i * D, e.data(), D) * sg *
-                        (1.0f - sg);
-        kernels::loadRow(ref(k.predictor), D, j, p.data());
-        kernels::axpy(c, p.data(), dh + i * D, D);
-      }
-    return okStatus();
+    // features = sum_j sigmoid(l_j) embedding_j, l_j = predictor_j . h.
+    return selectionBackward("known_head_backward", k.embedding, k.predictor,
+                             k.nConcepts, k.width, rows, ids, logits, kk,
+                             dfeatures, dh);
   }
 
   Status unknownHeadBackward(const UnknownHeadSpec &k, int64_t rows,
@@ -494,35 +503,14 @@ public:
                              std::span<const float> logits, int64_t kk,
                              const float *dfeatures, float *dh) override {
     const int64_t D = k.width, r = k.rank;
-    if (static_cast<int64_t>(ids.size()) != rows * kk ||
-        logits.size() != ids.size())
-      return makeError(StatusCode::kInvalidArgument,
-                       "unknown_head_backward: ", ids.size(), " ids and ",
-                       logits.size(), " logits for ", rows, " rows of ", kk);
     // features = wc . basis^T, wc = sum_j sigmoid(l_j) coef_j,
-    // l_j = up_j . (down . h).
-    std::vector<float> dwc(rows * r), dhc(rows * r, 0.0f), row(r);
+    // l_j = up_j . hc, hc = down . h.
+    std::vector<float> dwc(rows * r), dhc(rows * r, 0.0f), add(rows * D);
     STEER_RETURN_IF_ERROR(linearBackward(dfeatures, rows, k.basis, dwc.data()));
-    for (int64_t i = 0; i < rows; ++i)
-      for (int64_t t = 0; t < kk; ++t) {
-        const int64_t j = ids[i * kk + t];
-        if (j < 0)
-          continue;
-        if (j >= k.nConcepts)
-          return makeError(StatusCode::kOutOfRange, "unknown_head_backward: "
-                           "concept ", j, " is outside [0, ", k.nConcepts,
-                           ")");
-        const float l = logits[i * kk + t];
-        if (!(std::fabs(l) < 15.0f))
-          continue;
-        kernels::loadRow(ref(k.coef), r, j, row.data());
-        const float sg = sigmoid(l);
-        const float c = kernels::dot(&dwc[i * r], row.data(), r) * sg *
-                        (1.0f - sg);
-        kernels::loadRow(ref(k.up), r, j, row.data());
-        kernels::axpy(c, row.data(), &dhc[i * r], r);
-      }
-    std::vector<float> add(rows * D);
+    STEER_RETURN_IF_ERROR(selectionBackward("unknown_head_backward", k.coef,
+                                            k.up, k.nConcepts, r, rows, ids,
+                                            logits, kk, dwc.data(),
+                                            dhc.data()));
     STEER_RETURN_IF_ERROR(linearBackward(dhc.data(), rows, k.down, add.data()));
     for (int64_t i = 0; i < rows * D; ++i)
       dh[i] += add[i];
@@ -640,7 +628,7 @@ Status CpuDevice::knownHead(const KnownHeadSpec &k, const float *hidden,
     }
     if (intervene) {
       for (int64_t i = 0; i < M; ++i) {
-        if (!positionListed(*iv, pos0 + i))
+        if (!iv->lists(pos0 + i))
           continue;
         if (static_cast<int64_t>(iv->profile.size()) == C)
           std::copy(iv->profile.begin(), iv->profile.end(), &weights[i * C]);
@@ -678,7 +666,7 @@ Status CpuDevice::knownHead(const KnownHeadSpec &k, const float *hidden,
     std::vector<uint8_t> fixed(M, 0);
     if (static_cast<int64_t>(iv->features.size()) == D)
       for (int64_t i = 0; i < M; ++i)
-        if (positionListed(*iv, pos0 + i)) {
+        if (iv->lists(pos0 + i)) {
           fixed[i] = 1;
           std::copy(iv->features.begin(), iv->features.end(), features + i * D);
         }

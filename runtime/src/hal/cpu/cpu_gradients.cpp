@@ -31,22 +31,6 @@ void rmsNormBackward(const float *x, const float *dy, int64_t rows, int64_t d,
   }
 }
 
-void ropeBackward(float *g, int64_t heads, int64_t hd, int64_t pos,
-                  const float *invFreq) {
-  const int64_t half = hd / 2;
-  for (int64_t i = 0; i < half; ++i) {
-    // Forward: (a, b) -> (a c - b s, b c + a s); its transpose rotates back.
-    float f = static_cast<float>(pos) * invFreq[i];
-    float c = std::cos(f), s = std::sin(f);
-    for (int64_t h = 0; h < heads; ++h) {
-      float *p = g + h * hd;
-      float ga = p[i], gb = p[i + half];
-      p[i] = ga * c + gb * s;
-      p[i + half] = gb * c - ga * s;
-    }
-  }
-}
-
 void blockCausalAttentionBackward(const float *q, const float *k,
                                   const float *v, int64_t rows, int64_t block,
                                   int64_t nHead, int64_t nKv, int64_t hd,

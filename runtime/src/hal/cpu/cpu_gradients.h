@@ -18,11 +18,6 @@ namespace steer::hal::cpu {
 void rmsNormBackward(const float *x, const float *dy, int64_t rows, int64_t d,
                      kernels::WeightRef gain, double eps, float *dx);
 
-/// The inverse rotation of kernels::rope (the gradient of a rotation is its
-/// transpose), in place.
-void ropeBackward(float *g, int64_t heads, int64_t hd, int64_t pos,
-                  const float *invFreq);
-
 /// Gradients of kernels::blockCausalAttention over rows [0, rows) (r0 = 0,
 /// total = rows). dq, dk, dv are overwritten.
 void blockCausalAttentionBackward(const float *q, const float *k,
