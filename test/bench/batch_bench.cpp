@@ -7,6 +7,7 @@
 //   steer-bench-batch CKPT [REQUESTS=8] [NEW_TOKENS=64] [PROMPT=16]
 #include "steer/exec/generate.h"
 #include "steer/exec/kernels.h"
+#include "bench_model.h"
 
 #include <chrono>
 #include <cstdio>
@@ -22,17 +23,10 @@ int main(int argc, char **argv) {
   const int64_t n = argc > 2 ? std::atoll(argv[2]) : 8;
   const int64_t gen = argc > 3 ? std::atoll(argv[3]) : 64;
   const int64_t plen = argc > 4 ? std::atoll(argv[4]) : 16;
-  auto ckpt = Checkpoint::open(argv[1]);
-  if (!ckpt.ok()) {
-    std::fprintf(stderr, "%s\n", ckpt.status().toString().c_str());
+  bench::Model model;
+  if (!bench::openModel(argv[1], model))
     return 2;
-  }
-  auto engine = Engine::create(**ckpt);
-  if (!engine.ok()) {
-    std::fprintf(stderr, "%s\n", engine.status().toString().c_str());
-    return 2;
-  }
-  const Engine &e = **engine;
+  const Engine &e = *model.engine;
   SteeringOptions so;
   so.injectConcepts = {1, 2};
   so.target = 4;

@@ -7,6 +7,7 @@
 //   steer-bench-generate CKPT [NEW_TOKENS=128] [PROMPT_TOKENS=32]
 #include "steer/exec/generate.h"
 #include "steer/exec/kernels.h"
+#include "bench_model.h"
 
 #include <omp.h>
 
@@ -126,15 +127,10 @@ int main(int argc, char **argv) {
   }
   const int64_t newTokens = argc > 2 ? std::atoll(argv[2]) : 128;
   const int64_t promptTokens = argc > 3 ? std::atoll(argv[3]) : 32;
-  auto ckpt = steer::Checkpoint::open(argv[1]);
-  if (!ckpt.ok()) {
-    std::fprintf(stderr, "%s\n", ckpt.status().toString().c_str());
+  steer::bench::Model model;
+  if (!steer::bench::openModel(argv[1], model))
     return 2;
-  }
-  auto engine = steer::Engine::create(**ckpt);
-  if (!engine.ok())
-    return 2;
-  const steer::ModelConfig &c = (*engine)->config();
+  const steer::ModelConfig &c = model.engine->config();
   std::vector<int64_t> prompt(promptTokens);
   for (int64_t i = 0; i < promptTokens; ++i)
     prompt[i] = (i * 7919 + 13) % (c.vocabSize - 8);
@@ -163,7 +159,7 @@ int main(int argc, char **argv) {
     req.sampling.useCache = m.cache;
     req.sampling.referenceCompute = m.reference;
     double t0 = now();
-    auto out = steer::generate(**engine, prompt, req);
+    auto out = steer::generate(*model.engine, prompt, req);
     double secs = now() - t0;
     if (!out.ok()) {
       std::fprintf(stderr, "%s\n", out.status().toString().c_str());
@@ -189,13 +185,13 @@ int main(int argc, char **argv) {
 
   // Steering overhead: injection (two concepts, fixed alpha from the middle
   // layer) plus a ReLU logit mask, against the same cached run unsteered.
-  if ((*engine)->interpretable()) {
+  if (model.engine->interpretable()) {
     steer::SteeringOptions so;
     so.injectConcepts = {1, 2};
     so.target = 4.0;
     so.injectLayer = c.nLayers / 2;
     so.reluMask = {{3, 20.0f}};
-    auto resolved = steer::resolveSteering(**engine, so);
+    auto resolved = steer::resolveSteering(*model.engine, so);
     if (!resolved.ok())
       return 2;
     // Per-step times pooled over interleaved runs; the median is robust to
@@ -206,7 +202,7 @@ int main(int argc, char **argv) {
         steer::GenerateRequest req;
         req.sampling = steer::SamplingOptions::greedy(newTokens);
         req.steering = withSteering ? &*resolved : nullptr;
-        auto out = steer::generate(**engine, prompt, req);
+        auto out = steer::generate(*model.engine, prompt, req);
         if (!out.ok())
           return 2;
         auto &dst = withSteering ? steeredSteps : plainSteps;
@@ -231,7 +227,7 @@ int main(int argc, char **argv) {
   double best = 1e30;
   for (int rep = 0; rep < 3; ++rep) {
     double t0 = now();
-    auto out = (*engine)->forward(ids, req);
+    auto out = model.engine->forward(ids, req);
     best = std::min(best, now() - t0);
   }
   const double T = static_cast<double>(ids.size());
@@ -242,7 +238,7 @@ int main(int argc, char **argv) {
   flops +=
       2.0 * c.nLayers * T * T * D; // attention scores and values (upper bound)
   double bytes = 0;
-  for (const auto &f : (*ckpt)->files())
+  for (const auto &f : model.checkpoint->files())
     bytes += f->fileSize();
   auto [peak, peakPath] = peakFlops();
   double bw = bandwidth();
@@ -261,9 +257,9 @@ int main(int argc, char **argv) {
   // be faster than their size over the measured bandwidth. This bounds the
   // speedup any implementation can reach over another one's step time.
   double stepBytes = 0;
-  for (const auto &spec : (*ckpt)->specs())
+  for (const auto &spec : model.checkpoint->specs())
     if (spec.name.starts_with("transformer."))
-      if (const steer::TensorView *t = (*ckpt)->tensor(spec.name))
+      if (const steer::TensorView *t = model.checkpoint->tensor(spec.name))
         stepBytes += static_cast<double>(t->bytes);
   const double boundSecs = stepBytes / (bw * 1e9);
   std::printf("a cached step reads %.1f MB of weights (blocks, final norm, "

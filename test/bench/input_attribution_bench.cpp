@@ -13,6 +13,7 @@
 // the first target's attribution row (for the side-by-side check).
 #include "steer/exec/input_attribution.h"
 #include "steer/exec/kernels.h"
+#include "bench_model.h"
 
 #include <chrono>
 #include <cstdio>
@@ -29,25 +30,19 @@ int main(int argc, char **argv) {
   const int64_t gen = std::atoll(argv[2]), steps = std::atoll(argv[3]);
   const int64_t igSteps = std::atoll(argv[4]), groups = std::atoll(argv[5]);
   const int64_t plen = argc > 6 ? std::atoll(argv[6]) : 11;
-  auto ckpt = Checkpoint::open(argv[1]);
-  if (!ckpt.ok()) {
-    std::fprintf(stderr, "%s\n", ckpt.status().toString().c_str());
+  bench::Model model;
+  if (!bench::openModel(argv[1], model))
     return 2;
-  }
-  auto engine = Engine::create(**ckpt);
-  if (!engine.ok()) {
-    std::fprintf(stderr, "%s\n", engine.status().toString().c_str());
-    return 2;
-  }
+  const Engine &engine = *model.engine;
   std::vector<int64_t> prompt;
   for (int64_t i = 0; i < plen; ++i)
     prompt.push_back(11 + i);
   GenerateRequest req;
   req.sampling = SamplingOptions::greedy(gen);
   req.sampling.steps = steps;
-  CommitRecorder recorder(**engine, prompt, gen, nullptr);
+  CommitRecorder recorder(engine, prompt, gen, nullptr);
   req.callback = recorder.callback();
-  auto result = generate(**engine, prompt, req);
+  auto result = generate(engine, prompt, req);
   if (!result.ok()) {
     std::fprintf(stderr, "%s\n", result.status().toString().c_str());
     return 2;
@@ -63,7 +58,7 @@ int main(int argc, char **argv) {
     std::vector<LogitTarget> ts;
     for (size_t i = 0; i < all[g].positions.size(); ++i)
       ts.push_back({all[g].positions[i], all[g].tokens[i]});
-    auto r = integratedGradients(**engine, all[g].snapshot, ts, ig);
+    auto r = integratedGradients(engine, all[g].snapshot, ts, ig);
     if (!r.ok()) {
       std::fprintf(stderr, "%s\n", r.status().toString().c_str());
       return 2;
