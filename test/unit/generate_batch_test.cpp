@@ -2,9 +2,12 @@
 // schedules and samplers generated in lockstep through one batched backbone
 // per step give, each, exactly the tokens generate() gives it alone; a
 // request whose settings are refused gets its error and the others go on.
+// GenerationBatch: the same with requests joining and leaving mid-flight.
 #include "steer/exec/generate.h"
 
 #include <gtest/gtest.h>
+
+#include <map>
 
 namespace steer {
 namespace {
@@ -103,6 +106,68 @@ TEST(GenerateBatch, EachRequestGetsItsOwnTokens) {
   auto unsteered = generate(e, prompts[1], plain);
   ASSERT_TRUE(unsteered.ok());
   EXPECT_NE(unsteered->sequence, alone[1].sequence);
+}
+
+// Continuous batching: requests that join while others are mid-generation
+// (at different steps and blocks), and one that is cancelled, leave every
+// other request's tokens as generate() gives them alone.
+TEST(GenerationBatch, RequestsJoinAndLeaveBetweenSteps) {
+  auto ckpt = Checkpoint::open(kCkpt);
+  ASSERT_TRUE(ckpt.ok());
+  auto engine = Engine::create(**ckpt);
+  ASSERT_TRUE(engine.ok());
+  const Engine &e = **engine;
+
+  std::vector<std::vector<int64_t>> prompts = {
+      {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, {40, 41, 42}, {250, 251},
+      {7, 300, 12, 99, 5, 6, 8, 100, 200, 201, 17, 18, 19}};
+  std::vector<GenerateRequest> reqs(prompts.size());
+  reqs[0].sampling = SamplingOptions::greedy(24);
+  reqs[1].sampling.maxNewTokens = 16; // entropy-adaptive, seeded
+  reqs[1].sampling.seed = 11;
+  reqs[2].sampling = SamplingOptions::greedy(16);
+  reqs[2].sampling.steps = 4;
+  reqs[3].sampling = SamplingOptions::greedy(8);
+  std::vector<GenerationResult> alone;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    auto r = generate(e, prompts[i], reqs[i]);
+    ASSERT_TRUE(r.ok()) << r.status().toString();
+    alone.push_back(std::move(*r));
+  }
+
+  GenerationBatch batch(e);
+  std::map<uint64_t, GenerationResult> got;
+  auto stepOnce = [&] {
+    for (GenerationBatch::Finished &f : batch.step()) {
+      ASSERT_TRUE(f.result.ok()) << f.result.status().toString();
+      got[f.id] = std::move(*f.result);
+    }
+  };
+  ASSERT_TRUE(batch.add(0, prompts[0], reqs[0]).ok());
+  for (int i = 0; i < 5; ++i)
+    stepOnce();
+  ASSERT_TRUE(batch.add(1, prompts[1], reqs[1]).ok());
+  // A request that is cancelled after two steps.
+  ASSERT_TRUE(batch.add(99, prompts[3], reqs[0]).ok());
+  for (int i = 0; i < 2; ++i)
+    stepOnce();
+  batch.cancel(99);
+  ASSERT_TRUE(batch.add(2, prompts[2], reqs[2]).ok());
+  stepOnce();
+  EXPECT_EQ(batch.stepped(), 3u);
+  ASSERT_TRUE(batch.add(3, prompts[3], reqs[3]).ok());
+  // A request refused at start does not enter the batch.
+  GenerateRequest bad;
+  bad.sampling = SamplingOptions::greedy(5);
+  EXPECT_EQ(batch.add(4, prompts[0], bad).code(), StatusCode::kInvalidArgument);
+  while (batch.size() > 0)
+    stepOnce();
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(got.count(99), 0u);
+  for (uint64_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(got[i].sequence, alone[i].sequence) << "request " << i;
+    EXPECT_EQ(got[i].steps, alone[i].steps) << "request " << i;
+  }
 }
 
 } // namespace

@@ -701,51 +701,78 @@ StatusOr<GenerationResult> generate(const Engine &engine,
   return run->take();
 }
 
+struct GenerationBatch::Entry {
+  uint64_t id = 0;
+  std::vector<int64_t> prompt;
+  GenerateRequest request; // the run refers to it: an Entry never moves
+  std::unique_ptr<GenerationRun> run;
+};
+
+GenerationBatch::GenerationBatch(const Engine &engine) : engine_(engine) {}
+GenerationBatch::~GenerationBatch() = default;
+
+Status GenerationBatch::add(uint64_t id, std::span<const int64_t> prompt,
+                            GenerateRequest request) {
+  auto e = std::make_unique<Entry>();
+  e->id = id;
+  e->prompt.assign(prompt.begin(), prompt.end());
+  e->request = std::move(request);
+  STEER_ASSIGN_OR_RETURN(e->run,
+                         GenerationRun::start(engine_, e->prompt, e->request));
+  entries_.push_back(std::move(e));
+  return okStatus();
+}
+
+void GenerationBatch::cancel(uint64_t id) {
+  std::erase_if(entries_, [id](const std::unique_ptr<Entry> &e) {
+    return e->id == id;
+  });
+}
+
+std::vector<GenerationBatch::Finished> GenerationBatch::step() {
+  std::vector<Finished> ended;
+  std::vector<BackboneRows> rows;
+  std::vector<Entry *> stepping;
+  std::vector<uint64_t> leaving;
+  for (const std::unique_ptr<Entry> &e : entries_) {
+    Status st = e->run->plan(rows);
+    if (!st.ok()) {
+      ended.push_back({e->id, st});
+      leaving.push_back(e->id);
+    } else if (e->run->finished()) {
+      ended.push_back({e->id, e->run->take()});
+      leaving.push_back(e->id);
+    } else {
+      stepping.push_back(e.get());
+    }
+  }
+  stepped_ = stepping.size();
+  if (!stepping.empty()) {
+    Status st = engine_.backboneBatch(rows);
+    for (Entry *e : stepping) {
+      Status fin = st.ok() ? e->run->finish() : st;
+      if (!fin.ok()) {
+        ended.push_back({e->id, fin});
+        leaving.push_back(e->id);
+      }
+    }
+  }
+  for (uint64_t id : leaving)
+    cancel(id);
+  return ended;
+}
+
 std::vector<StatusOr<GenerationResult>>
 generateBatch(const Engine &engine, std::span<const BatchRequest> batch) {
-  std::vector<StatusOr<GenerationResult>> out;
-  std::vector<std::unique_ptr<GenerationRun>> runs(batch.size());
-  for (size_t i = 0; i < batch.size(); ++i) {
-    auto run = GenerationRun::start(engine, batch[i].prompt, batch[i].request);
-    if (run.ok()) {
-      runs[i] = std::move(*run);
-      out.emplace_back(GenerationResult{});
-    } else {
-      out.emplace_back(run.status());
-    }
-  }
-  std::vector<BackboneRows> rows;
-  std::vector<size_t> stepping;
-  while (true) {
-    rows.clear();
-    stepping.clear();
-    for (size_t i = 0; i < runs.size(); ++i) {
-      if (!runs[i])
-        continue;
-      Status st = runs[i]->plan(rows);
-      if (!st.ok()) {
-        out[i] = st;
-        runs[i].reset();
-        continue;
-      }
-      if (runs[i]->finished()) {
-        out[i] = runs[i]->take();
-        runs[i].reset();
-        continue;
-      }
-      stepping.push_back(i);
-    }
-    if (stepping.empty())
-      break;
-    Status st = engine.backboneBatch(rows);
-    for (size_t i : stepping) {
-      Status fin = st.ok() ? runs[i]->finish() : st;
-      if (!fin.ok()) {
-        out[i] = fin;
-        runs[i].reset();
-      }
-    }
-  }
+  std::vector<StatusOr<GenerationResult>> out(batch.size(),
+                                              GenerationResult{});
+  GenerationBatch b(engine);
+  for (size_t i = 0; i < batch.size(); ++i)
+    if (Status st = b.add(i, batch[i].prompt, batch[i].request); !st.ok())
+      out[i] = st;
+  while (b.size() > 0)
+    for (GenerationBatch::Finished &f : b.step())
+      out[f.id] = std::move(f.result);
   return out;
 }
 

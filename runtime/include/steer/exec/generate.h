@@ -199,4 +199,43 @@ struct BatchRequest {
 std::vector<StatusOr<GenerationResult>>
 generateBatch(const Engine &engine, std::span<const BatchRequest> batch);
 
+/// Continuous batching: requests join and leave between steps. Each step()
+/// runs the backbone rows of every request still generating in one
+/// Engine::backboneBatch call, as generateBatch() does; a request added
+/// later joins at the next step with its own schedule, so its result is
+/// still the one generate() gives it alone. Not thread-safe: one thread
+/// drives a batch (steer-serve's scheduler).
+class GenerationBatch {
+public:
+  explicit GenerationBatch(const Engine &engine);
+  ~GenerationBatch();
+  GenerationBatch(const GenerationBatch &) = delete;
+  GenerationBatch &operator=(const GenerationBatch &) = delete;
+
+  /// Checks a request and runs its prompt's prefill (decideSteering
+  /// included); it steps from the next step() on. The prompt and request
+  /// are copied. `id` names it in step()'s results and in cancel().
+  Status add(uint64_t id, std::span<const int64_t> prompt,
+             GenerateRequest request);
+  /// Drops a request (its client left); nothing is reported for it.
+  void cancel(uint64_t id);
+  size_t size() const { return entries_.size(); }
+
+  struct Finished {
+    uint64_t id = 0;
+    StatusOr<GenerationResult> result;
+  };
+  /// One step of every request; the requests that ended (done, or failed)
+  /// leave the batch and are returned.
+  std::vector<Finished> step();
+  /// How many requests the last step() computed rows for.
+  size_t stepped() const { return stepped_; }
+
+private:
+  struct Entry;
+  const Engine &engine_;
+  std::vector<std::unique_ptr<Entry>> entries_;
+  size_t stepped_ = 0;
+};
+
 } // namespace steer
