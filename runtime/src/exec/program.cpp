@@ -266,25 +266,33 @@ SteeringProgram::apply(const Engine &engine,
                             engine.config().concepts->nConcepts));
 }
 
-StatusOr<GenerationResult>
-SteeringProgram::generate(const Engine &engine, std::span<const int64_t> prompt,
-                          GenerateRequest request,
-                          AppliedPolicy &applied) const {
-  if (request.steering)
-    return makeError(StatusCode::kInternal, "SteeringProgram::generate: the "
-                     "request already carries a steering");
+Status SteeringProgram::prepare(const Engine &engine,
+                                GenerateRequest &request,
+                                AppliedPolicy &applied) const {
+  if (request.steering || request.decideSteering)
+    return makeError(StatusCode::kInternal, "SteeringProgram: the request "
+                     "already carries a steering");
   if (guardConcepts_.empty()) {
     applied = run({});
     request.steering = applied.steering.empty() ? nullptr : &applied.steering;
-    return steer::generate(engine, prompt, request);
+    return okStatus();
   }
   const int64_t C = engine.config().concepts->nConcepts;
-  request.decideSteering = [&](std::span<const float> knownWeights,
+  request.decideSteering = [this, C, &applied](
+                               std::span<const float> knownWeights,
                                int64_t rows)
       -> StatusOr<const ResolvedSteering *> {
     applied = run(evaluateGuards(knownWeights, rows, C));
     return applied.steering.empty() ? nullptr : &applied.steering;
   };
+  return okStatus();
+}
+
+StatusOr<GenerationResult>
+SteeringProgram::generate(const Engine &engine, std::span<const int64_t> prompt,
+                          GenerateRequest request,
+                          AppliedPolicy &applied) const {
+  STEER_RETURN_IF_ERROR(prepare(engine, request, applied));
   return steer::generate(engine, prompt, request);
 }
 

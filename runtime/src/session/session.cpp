@@ -3,6 +3,8 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+
 namespace steer {
 namespace {
 
@@ -31,6 +33,32 @@ Session::open(const std::string &path, const SessionOptions &options) {
                              "in --require-signature");
       STEER_RETURN_IF_ERROR(l.artifact_->verifySignature(key));
     }
+    // An artifact of a checkpoint another session already runs shares it.
+    if (!options.shareWith.empty()) {
+      std::vector<std::pair<std::string, std::string>> want;
+      for (const auto &f : l.artifact_->manifest().checkpoint().files())
+        want.emplace_back(f.name(), f.xxh64());
+      std::sort(want.begin(), want.end());
+      for (const Session *base : options.shareWith) {
+        if (!base || base->engine_ == nullptr)
+          continue;
+        STEER_ASSIGN_OR_RETURN(auto have, base->checkpointDigests(),
+                               "while comparing ", path, " with ",
+                               base->path());
+        if (have != want || modelConfigToJson(base->config()) !=
+                                l.artifact_->manifest().model_config_json())
+          continue;
+        l.weights_ = base->weights_;
+        l.checkpoint_ = base->checkpoint_;
+        l.engine_ = base->engine_;
+        l.tokenizer_ = base->tokenizer_;
+        STEER_ASSIGN_OR_RETURN(SteeringProgram program,
+                               SteeringProgram::bind(*l.artifact_,
+                                                     *l.engine_));
+        l.program_ = std::move(program);
+        return session;
+      }
+    }
     if (l.artifact_->selfContained()) {
       // The weights are in the artifact, memory-mapped.
       STEER_ASSIGN_OR_RETURN(
@@ -39,6 +67,7 @@ Session::open(const std::string &path, const SessionOptions &options) {
       STEER_ASSIGN_OR_RETURN(l.checkpoint_,
                              Checkpoint::fromTensors(path, std::move(config),
                                                      l.artifact_->tensors()));
+      l.weights_ = l.artifact_;
     } else {
       // A thin artifact: the checkpoint it was compiled against, verified.
       // The recorded path is as steerc was given it: relative paths are
@@ -90,6 +119,22 @@ Session::open(const std::string &path, const SessionOptions &options) {
   return session;
 }
 
+StatusOr<std::vector<std::pair<std::string, std::string>>>
+Session::checkpointDigests() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (artifact_) {
+    for (const auto &f : artifact_->manifest().checkpoint().files())
+      out.emplace_back(f.name(), f.xxh64());
+  } else {
+    STEER_ASSIGN_OR_RETURN(schema::CheckpointRef ref,
+                           describeCheckpoint(*checkpoint_));
+    for (const auto &f : ref.files())
+      out.emplace_back(f.name(), f.xxh64());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 StatusOr<std::vector<int64_t>> Session::encode(std::string_view text) const {
   STEER_ASSIGN_OR_RETURN(std::vector<int32_t> ids,
                          tokenizer_->encode(std::string(text)));
@@ -104,6 +149,13 @@ StatusOr<std::vector<int64_t>> Session::encode(std::string_view text) const {
 
 std::string Session::decode(std::span<const int64_t> ids) const {
   return decodeTokens(*tokenizer_, ids);
+}
+
+Status Session::prepare(GenerateRequest &request,
+                       AppliedPolicy &applied) const {
+  if (!program_)
+    return okStatus();
+  return program_->prepare(*engine_, request, applied);
 }
 
 StatusOr<SessionGeneration>

@@ -79,6 +79,13 @@ public:
                                       std::span<const int64_t> prompt,
                                       GenerateRequest request,
                                       AppliedPolicy &applied) const;
+  /// Sets up `request` to run under the program, as generate() does, for
+  /// callers that drive the generation themselves (a GenerationBatch): a
+  /// fixed steering when the program has no guard, else a decideSteering
+  /// hook that evaluates the guards in the prefill. `applied` receives what
+  /// ran and must outlive the generation; `request.steering` must be null.
+  Status prepare(const Engine &engine, GenerateRequest &request,
+                 AppliedPolicy &applied) const;
 
   /// Op counts by kind ("detect", "override_weights", ...), in a fixed
   /// order, for reports.

@@ -26,13 +26,24 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace steer {
+
+class Session;
 
 struct SessionOptions {
   /// A verify-key file (steer-run keygen): only an artifact signed by that
   /// key opens; a checkpoint directory is refused.
   std::string requireSignature;
+  /// Sessions already open: an artifact compiled against the checkpoint
+  /// one of them runs (the same files, by the digests the artifact
+  /// records, and the same config) runs on that session's weights and
+  /// engine instead of loading its own (steer-serve: the policies of one
+  /// checkpoint share its memory and its batch). The sessions must outlive
+  /// the new one's use; they keep what they share alive.
+  std::vector<const Session *> shareWith;
 };
 
 /// A generation and what the program did to it.
@@ -64,6 +75,12 @@ public:
   /// tokenizer's vocabulary print as <id>.
   std::string decode(std::span<const int64_t> ids) const;
 
+  /// Sets up `request` to run under the program (nothing for a
+  /// checkpoint), for callers that drive generation themselves (a
+  /// GenerationBatch); `applied` receives what the program did and must
+  /// outlive the generation.
+  Status prepare(GenerateRequest &request, AppliedPolicy &applied) const;
+
   /// Generates under the program (none for a checkpoint). `request.steering`
   /// must be null: steering comes from the artifact.
   StatusOr<SessionGeneration> generate(std::span<const int64_t> prompt,
@@ -76,11 +93,20 @@ public:
 private:
   Session() = default;
 
+  /// The digests of the checkpoint this session runs: the files an
+  /// artifact records, or those of a checkpoint directory (hashed).
+  StatusOr<std::vector<std::pair<std::string, std::string>>>
+  checkpointDigests() const;
+
   std::string path_;
-  std::unique_ptr<Artifact> artifact_;
-  std::unique_ptr<Checkpoint> checkpoint_;
-  std::unique_ptr<Engine> engine_;
-  std::unique_ptr<Tokenizer> tokenizer_;
+  std::shared_ptr<Artifact> artifact_;
+  // Shared with the sessions that run on the same weights; `weights_`
+  // holds what the checkpoint's tensors point into (a self-contained
+  // artifact), if not the checkpoint itself.
+  std::shared_ptr<const void> weights_;
+  std::shared_ptr<Checkpoint> checkpoint_;
+  std::shared_ptr<Engine> engine_;
+  std::shared_ptr<Tokenizer> tokenizer_;
   std::optional<SteeringProgram> program_;
 };
 
