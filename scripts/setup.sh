@@ -16,6 +16,8 @@ debs=(
   libcli11-dev nlohmann-json3-dev libpcre2-dev libxxhash-dev libsodium-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev
+  # steer-serve: the HTTP server (docs/serving.md says why this library).
+  libcpp-httplib-dev
   clang clang-format libclang-rt-dev
   # The embedded model: WordNet for the corpus, torch (with a fast BLAS) for
   # training and for the check that the trainer and the runtime agree.

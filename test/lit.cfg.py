@@ -20,7 +20,7 @@ config.substitutions.append(("%src", config.steer_src_root))
 llvm_config.use_default_substitutions()
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.steer_tools_dir, append_path=True)
-tools = ["steer-opt", "steerc", "steer-run", "steer-mkmodel", "steer-diff", "steer-eval", "tokenizer-conformance", "steer-artifact-edit"]
+tools = ["steer-opt", "steerc", "steer-run", "steer-serve", "steer-mkmodel", "steer-diff", "steer-eval", "tokenizer-conformance", "steer-artifact-edit"]
 llvm_config.add_tool_substitutions(tools, [config.steer_tools_dir])
 
 config.substitutions.append(("%python", sys.executable))
