@@ -1,6 +1,7 @@
 //===- generate.cpp - Block-diffusion generation with steering ------------===//
 #include "steer/exec/generate.h"
 #include "steer/exec/kernels.h"
+#include "steer/exec/sampling.h"
 
 #include <limits>
 
@@ -15,76 +16,6 @@ namespace {
 
 constexpr int64_t kEotId = 100283; // <|eot_id|> of the instruct layout
 
-
-/// Softmax of logits / temperature (temperature 1 when <= 0), -inf -> 0.
-std::vector<double> softmax(const float *logits, int64_t n,
-                            double temperature) {
-  double t = temperature > 0 ? temperature : 1.0;
-  double mx = -INFINITY;
-  for (int64_t i = 0; i < n; ++i)
-    mx = std::max(mx, static_cast<double>(logits[i]) / t);
-  std::vector<double> p(n);
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    p[i] = std::isinf(logits[i]) && logits[i] < 0
-               ? 0.0
-               : std::exp(static_cast<double>(logits[i]) / t - mx);
-    sum += p[i];
-  }
-  for (double &v : p)
-    v /= sum;
-  return p;
-}
-
-/// Nucleus sampling as the reference: keep sorted entries whose preceding
-/// cumulative mass is <= top_p (always the first), renormalise, draw.
-int64_t sampleTopP(const std::vector<double> &probs, double topP,
-                   std::mt19937_64 &rng) {
-  std::vector<int64_t> order(probs.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int64_t a, int64_t b) { return probs[a] > probs[b]; });
-  double cum = 0, kept = 0;
-  size_t n = 0;
-  for (; n < order.size(); ++n) {
-    double p = probs[order[n]];
-    if (n > 0 && cum > topP)
-      break;
-    cum += p;
-    kept += p;
-  }
-  double u = std::uniform_real_distribution<double>(0.0, kept)(rng);
-  for (size_t i = 0; i < n; ++i) {
-    u -= probs[order[i]];
-    if (u <= 0)
-      return order[i];
-  }
-  return order[n - 1];
-}
-
-int64_t sampleToken(const float *logits, int64_t n, const SamplingOptions &o,
-                    std::mt19937_64 &rng) {
-  if (o.entropySampling) {
-    std::vector<double> raw = softmax(logits, n, 1.0);
-    std::vector<double> sorted = raw;
-    std::sort(sorted.begin(), sorted.end(), std::greater<>());
-    double cum = 0;
-    int64_t within = 0;
-    for (double p : sorted) {
-      cum += p;
-      if (cum <= o.topP)
-        ++within;
-    }
-    int64_t effectiveK = std::max<int64_t>(within + 1, 2);
-    double entropy = 0;
-    for (double p : raw)
-      entropy -= p * std::log(p + 1e-10);
-    double normalized = std::min(1.0, entropy / std::log(double(effectiveK)));
-    double temperature = 0.3 + 0.4 * normalized;
-    return sampleTopP(softmax(logits, n, temperature), o.topP, rng);
-  }
-  return sampleTopP(softmax(logits, n, o.temperature), o.topP, rng);
-}
 
 /// Greedy decoding: no sampler draws (the device takes the argmax).
 bool isGreedy(const SamplingOptions &o) {
@@ -749,13 +680,24 @@ std::vector<GenerationBatch::Finished> GenerationBatch::step() {
   stepped_ = stepping.size();
   if (!stepping.empty()) {
     Status st = engine_.backboneBatch(rows);
-    for (Entry *e : stepping) {
-      Status fin = st.ok() ? e->run->finish() : st;
-      if (!fin.ok()) {
-        ended.push_back({e->id, fin});
-        leaving.push_back(e->id);
-      }
+    // The rest of each request's step (heads, lm_head, its sampler) is its
+    // own: requests run side by side, one per thread, each on one core (the
+    // device's kernels inside run single-threaded there and compute every
+    // row as they do on more threads).
+    const int64_t n = static_cast<int64_t>(stepping.size());
+    std::vector<Status> fin(n, st);
+    if (st.ok()) {
+      const int nt = static_cast<int>(
+          std::min<int64_t>(kernels::threads(), n));
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+      for (int64_t i = 0; i < n; ++i)
+        fin[i] = stepping[i]->run->finish();
     }
+    for (int64_t i = 0; i < n; ++i)
+      if (!fin[i].ok()) {
+        ended.push_back({stepping[i]->id, fin[i]});
+        leaving.push_back(stepping[i]->id);
+      }
   }
   for (uint64_t id : leaving)
     cancel(id);
