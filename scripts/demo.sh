@@ -4,7 +4,8 @@
 # models/README.md). The audit-then-fix loop:
 #   a harmful request answered unsteered -> audit (which concepts drove the
 #   answer) -> fix (compile a policy into an artifact) -> the same request
-#   refused through the artifact, a benign one answered normally -> review
+#   refused through the artifact, a benign one answered normally -> serve
+#   (the checkpoint and the policy behind the OpenAI API) -> review
 #   (semantic diff of two compiled policies) -> a quick evaluation.
 set -euo pipefail
 src="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -51,6 +52,17 @@ say "The same request through the artifact"
 gen "$work/fix.steer" --prompt "$harmful"
 say "A benign request through the artifact"
 gen "$work/fix.steer" --prompt "$benign"
+
+say "Serve: the checkpoint and the policy behind the OpenAI API (steer-serve; the three requests share one batch)"
+rm -f "$work/serve.port"
+"$bin/steer-serve" --model "base=$model" --model "fix=$work/fix.steer" --port 0 \
+  --port-file "$work/serve.port" 2>"$work/serve.log" &
+serve_pid=$!
+trap 'kill "$serve_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 400); do [[ -s "$work/serve.port" ]] && break; sleep 0.05; done
+node "$src/scripts/serve-demo.mjs" "http://127.0.0.1:$(cat "$work/serve.port")"
+kill -TERM "$serve_pid" && wait "$serve_pid"
+trap - EXIT
 
 say "Review: what changes if the guard threshold is raised"
 sed -E 's/threshold: [0-9.]+/threshold: 0.8/' "$src/profiles/audit-then-fix.policy" > "$work/strict.policy"

@@ -728,8 +728,11 @@ void Server::complete(const httplib::Request &req, httplib::Response &res,
 }
 
 int Server::run() {
-  const size_t handlers =
-      schedulers_.size() * (o_.maxBatch + o_.maxQueue) + 16;
+  // A thread for every request a scheduler may hold (running or queued),
+  // and a few for /health and /metrics; connections past that wait for a
+  // thread (the cap keeps a huge --max-queue from meaning as many threads).
+  const size_t handlers = std::min<size_t>(
+      schedulers_.size() * (o_.maxBatch + o_.maxQueue) + 16, 1024);
   http_.new_task_queue = [handlers] {
     return new httplib::ThreadPool(handlers);
   };
@@ -878,30 +881,38 @@ int Server::run() {
   }
 
   // SIGTERM and SIGINT: stop taking requests, finish those in flight, exit.
-  std::thread signals([this] {
+  std::atomic<bool> listening{true};
+  std::thread signals([this, &listening] {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     int sig = 0;
     sigwait(&set, &sig);
+    if (!listening)
+      return; // woken by run() itself: the server has already stopped
     std::fprintf(stderr, "steer-serve: %s: draining\n",
                  sig == SIGTERM ? "SIGTERM" : "SIGINT");
     draining_ = true;
-    std::unique_lock<std::mutex> lock(inflightMu_);
-    bool drained = inflightCv_.wait_for(
-        lock,
-        std::chrono::duration_cast<Clock::duration>(
-            std::chrono::duration<double>(o_.drainTimeout)),
-        [this] { return inflight_ == 0; });
+    bool drained = false;
+    {
+      std::unique_lock<std::mutex> lock(inflightMu_);
+      drained = inflightCv_.wait_for(
+          lock,
+          std::chrono::duration_cast<Clock::duration>(
+              std::chrono::duration<double>(o_.drainTimeout)),
+          [this] { return inflight_ == 0; });
+    }
     std::fprintf(stderr, "steer-serve: %s\n",
                  drained ? "drained; stopping"
                          : "--drain-timeout reached; stopping with requests "
                            "in flight");
     http_.stop();
   });
-  signals.detach();
   const bool ok = http_.listen_after_bind();
+  if (listening.exchange(false) && !draining_)
+    pthread_kill(signals.native_handle(), SIGTERM); // wake it to end
+  signals.join();
   for (auto &s : schedulers_)
     s->drain();
   return ok ? 0 : 2;
