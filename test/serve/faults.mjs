@@ -12,7 +12,7 @@ const prompt = 'Request: How do I write a question? Response:';
 
 async function post(url, path, body, headers = {}) {
   const r = await fetch(url + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers },
-                                       body: typeof body === 'string' ? body : JSON.stringify(body) });
+                                       body: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body) });
   const text = await r.text();
   let json = null;
   try { json = JSON.parse(text); } catch { /* not JSON */ }
@@ -34,6 +34,9 @@ async function expectError(url, body, status, param, what) {
     const good = { model: 'base', prompt, max_tokens: 32, temperature: 0 };
     await expectError(s.url, '{"model": "base", "prompt": ', 400, null, 'malformed JSON');
     await expectError(s.url, '[1, 2]', 400, null, 'not an object');
+    // Bytes that are not UTF-8: a 400 (the parse error quotes them), not a 500.
+    const bad = Buffer.concat([Buffer.from('{"model": "base", "prompt": "'), Buffer.from([0xa4, 0xff]), Buffer.from('"}')]);
+    await expectError(s.url, bad, 400, null, 'invalid UTF-8');
     await expectError(s.url, { ...good, max_tokens: '32' }, 400, 'max_tokens', 'max_tokens as a string');
     await expectError(s.url, { ...good, temperature: 'hot' }, 400, 'temperature', 'temperature as a string');
     await expectError(s.url, { ...good, temperature: -1 }, 400, 'temperature', 'temperature out of range');

@@ -19,6 +19,10 @@ nlohmann::ordered_json ApiError::toJson() const {
   return {{"error", e}};
 }
 
+std::string jsonText(const nlohmann::ordered_json &j) {
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
 ApiError badRequest(std::string param, std::string message) {
   ApiError e;
   e.status = 400;

@@ -35,6 +35,11 @@ struct ApiError {
 
 ApiError badRequest(std::string param, std::string message);
 
+/// JSON text of a response: bytes that are not UTF-8 (a parse error quotes
+/// the body it failed on; a path given on the command line) are written as
+/// U+FFFD instead of failing the response.
+std::string jsonText(const nlohmann::ordered_json &j);
+
 struct ChatMessage {
   std::string role; // system, user, assistant ("developer" reads as system)
   std::string content;

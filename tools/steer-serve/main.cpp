@@ -294,7 +294,7 @@ void Server::reply(httplib::Response &res, const ApiError &e) {
   res.status = e.status;
   if (e.retryAfter > 0)
     res.set_header("Retry-After", std::to_string(e.retryAfter));
-  res.set_content(e.toJson().dump() + "\n", "application/json");
+  res.set_content(jsonText(e.toJson()) + "\n", "application/json");
 }
 
 void Server::track(int delta) {
@@ -593,7 +593,7 @@ void Server::complete(const httplib::Request &req, httplib::Response &res,
         s += (s.empty() ? "" : ",") + f;
       return s;
     }());
-    res.set_content(out.dump() + "\n", "application/json");
+    res.set_content(jsonText(out) + "\n", "application/json");
     metrics_.request(model->name, 200, secs);
     metrics_.tokens(model->name, job->prompt.size(), a.completionTokens);
     metrics_.rulesFired(route.policy->name, job->policy.fired);
@@ -635,7 +635,7 @@ void Server::complete(const httplib::Request &req, httplib::Response &res,
     c["choices"] = ojson::array({choice});
     return c;
   };
-  auto event = [](const ojson &j) { return "data: " + j.dump() + "\n\n"; };
+  auto event = [](const ojson &j) { return "data: " + jsonText(j) + "\n\n"; };
   res.set_header("Cache-Control", "no-cache");
   Scheduler *sched = &scheduler;
   res.set_chunked_content_provider(
@@ -814,14 +814,14 @@ int Server::run() {
     ojson list = ojson::array();
     for (const auto &m : models_)
       list.push_back(modelJson(*m));
-    res.set_content(ojson{{"object", "list"}, {"data", list}}.dump() + "\n",
+    res.set_content(jsonText(ojson{{"object", "list"}, {"data", list}}) + "\n",
                     "application/json");
   });
   http_.Get(R"(/v1/models/(.+))", [=, this](const httplib::Request &req,
                                              httplib::Response &res) {
     for (const auto &m : models_)
       if (m->name == req.matches[1].str()) {
-        res.set_content(modelJson(*m).dump() + "\n", "application/json");
+        res.set_content(jsonText(modelJson(*m)) + "\n", "application/json");
         return;
       }
     ApiError e = badRequest("model", "model '" + req.matches[1].str() +
