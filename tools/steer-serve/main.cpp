@@ -41,6 +41,7 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <tuple>
 
 namespace steer::serve {
 namespace {
@@ -865,9 +866,6 @@ int Server::run() {
                  o_.host.c_str(), port);
     return 2;
   }
-  std::fprintf(stderr, "steer-serve: listening on http://%s:%d (%zu models, "
-                       "%zu checkpoints in memory)\n",
-               o_.host.c_str(), port, models_.size(), schedulers_.size());
   if (!o_.portFile.empty()) {
     std::ofstream f(o_.portFile + ".tmp");
     f << port << "\n";
@@ -880,6 +878,9 @@ int Server::run() {
     }
   }
 
+  std::fprintf(stderr, "steer-serve: listening on http://%s:%d (%zu models, "
+                       "%zu checkpoints in memory)\n",
+               o_.host.c_str(), port, models_.size(), schedulers_.size());
   // SIGTERM and SIGINT: stop taking requests, finish those in flight, exit.
   std::atomic<bool> listening{true};
   std::thread signals([this, &listening] {
@@ -973,6 +974,15 @@ int main(int argc, char **argv) {
       ->check(CLI::Range(0.0, 86400.0))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  // CLI11's range check lets NaN through (every comparison with it fails).
+  for (auto [name, value, lo] :
+       {std::tuple{"--request-timeout", o.requestTimeout, 0.001},
+        std::tuple{"--drain-timeout", o.drainTimeout, 0.0}})
+    if (!(lo <= value && value <= 86400)) {
+      std::fprintf(stderr, "steer-serve: %s must be a number of seconds in "
+                           "[%g, 86400]\n", name, lo);
+      return 2;
+    }
 
   // Signals go to the signal thread only; writes to a closed socket fail
   // with EPIPE instead of killing the process.
