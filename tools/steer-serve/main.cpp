@@ -620,13 +620,13 @@ void Server::complete(const httplib::Request &req, httplib::Response &res,
     ojson choice;
     choice["index"] = 0;
     if (chat) {
+      // The first chunk names the role, the last is empty, the others
+      // carry text.
       ojson d = ojson::object();
       if (first)
         d["role"] = "assistant";
-      if (!delta.empty() || !first)
+      else if (!finish)
         d["content"] = delta;
-      if (finish && delta.empty())
-        d = ojson::object();
       choice["delta"] = d;
     } else {
       choice["text"] = delta;
@@ -649,6 +649,10 @@ void Server::complete(const httplib::Request &req, httplib::Response &res,
         if (chat)
           ok = write(event(chunk("", nullptr, true)));
         uint64_t seen = 0;
+        // The final text so far, decoded once per token (the prefix only
+        // grows), cut at max_tokens tokens.
+        std::string text;
+        size_t decoded = 0;
         std::unique_lock<std::mutex> lock(job->mu);
         while (ok) {
           job->cv.wait_for(lock, std::chrono::milliseconds(50));
@@ -670,12 +674,19 @@ void Server::complete(const httplib::Request &req, httplib::Response &res,
               prefix.push_back(t);
           }
           lock.unlock();
-          Answer a = answerOf(*job->session, prefix, maxTokens, stops, false);
-          size_t upTo = a.text.size() > holdBack ? a.text.size() - holdBack : 0;
+          const size_t final =
+              std::min<size_t>(prefix.size(), static_cast<size_t>(maxTokens));
+          for (; decoded < final; ++decoded)
+            text += job->session->decode(
+                std::span<const int64_t>(&prefix[decoded], 1));
+          const size_t cut = stopIndex(text, stops);
+          const size_t upTo = cut < text.size() ? cut
+                              : text.size() > holdBack ? text.size() - holdBack
+                                                       : 0;
           if (upTo > sent->size()) {
-            std::string delta = a.text.substr(sent->size(), upTo - sent->size());
-            ok = write(event(chunk(delta, nullptr, false)));
-            *sent = a.text.substr(0, upTo);
+            ok = write(event(chunk(text.substr(sent->size(), upTo - sent->size()),
+                                   nullptr, false)));
+            *sent = text.substr(0, upTo);
           }
           lock.lock();
         }
